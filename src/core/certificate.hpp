@@ -1,0 +1,40 @@
+// Certificate metadata as the administrator sees it (EXCHANGE-MODEL.md §1). Pure data: the tls
+// module fills it from X.509, the store persists it, selection and the commands read it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace starling::core {
+
+// Services flags, with Exchange's values.
+enum class Service : uint32_t {
+  kNone = 0, kImap = 1, kPop = 2, kUm = 4, kIis = 8, kSmtp = 16,
+};
+using Services = uint32_t;
+inline bool has_service(Services s, Service f) { return (s & static_cast<uint32_t>(f)) != 0; }
+// "IMAP, POP, SMTP" / "None".
+std::string format_services(Services s);
+
+using SysTime = std::chrono::system_clock::time_point;
+
+struct Certificate {
+  std::string thumbprint;                  // SHA-1 of DER, 40 upper-case hex digits
+  std::string subject;
+  std::string issuer;
+  std::vector<std::string> domains;        // CertificateDomains: CN + SAN dNSNames, no duplicates
+  Services services = 0;
+  SysTime not_before{};
+  SysTime not_after{};
+  bool is_self_signed = false;
+  bool has_private_key = false;
+  bool private_key_exportable = false;
+  std::string friendly_name;
+  int version = 3;                          // X.509 version (1..3)
+  bool allows_tls_server = true;            // key usage / EKU permit TLS server authentication
+  bool chain_trusted = false;               // chain reaches a trusted root
+};
+
+}  // namespace starling::core

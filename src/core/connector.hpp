@@ -1,0 +1,64 @@
+// Receive connector and server settings (EXCHANGE-MODEL.md §2). Pure data with the defaults an
+// administrator expects from Exchange.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace starling::core {
+
+// AuthMechanism flags.
+enum AuthMechanism : uint32_t {
+  kAuthNone = 0, kAuthTls = 1, kAuthBasic = 2, kAuthBasicRequireTls = 4,
+  kAuthExternalAuthoritative = 8,
+};
+
+struct Binding {
+  std::string address;  // "0.0.0.0", "127.0.0.1", "::"
+  uint16_t port = 25;
+};
+std::string format_binding(const Binding& b);  // "127.0.0.1:25", "[::]:25"
+
+struct ReceiveConnector {
+  std::string name;
+  std::vector<Binding> bindings;
+  std::vector<std::string> remote_ip_ranges{"0.0.0.0-255.255.255.255", "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"};
+  std::string fqdn;                          // empty: the server FQDN
+  uint32_t auth_mechanism = kAuthTls;
+  std::vector<std::string> permission_groups{"AnonymousUsers", "ExchangeServers"};
+  bool require_tls = false;
+  std::string tls_certificate_name;
+  std::string banner;                        // empty: "220 <fqdn> ..."
+  uint64_t max_message_size = 10 * 1024 * 1024;
+  uint32_t max_recipients_per_message = 200;
+  uint32_t max_header_size = 64 * 1024;
+  std::chrono::seconds connection_timeout{600};
+  std::chrono::seconds connection_inactivity_timeout{300};
+  uint32_t max_inbound_connection = 5000;
+  uint32_t max_inbound_connection_per_source = 20;
+  uint32_t max_protocol_errors = 5;
+  bool protocol_logging_verbose = false;
+  bool enabled = true;
+  bool pipelining_enabled = true;
+  bool eight_bit_mime_enabled = true;
+  bool chunking_enabled = true;
+  bool size_enabled = true;
+  bool enhanced_status_codes_enabled = true;
+  bool smtp_utf8_enabled = true;
+};
+
+struct ServerSettings {
+  std::string server_name;
+  std::string fqdn;
+  std::string admin_group = "starling-admins";
+  std::string mode = "hub";                  // "hub" or "edge"
+};
+
+// The connector's effective FQDN: its own, or the server's when empty.
+inline const std::string& effective_fqdn(const ReceiveConnector& c, const ServerSettings& s) {
+  return c.fqdn.empty() ? s.fqdn : c.fqdn;
+}
+
+}  // namespace starling::core

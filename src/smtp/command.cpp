@@ -1,0 +1,206 @@
+#include "smtp/command.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace starling::smtp {
+namespace {
+
+bool iequal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
+           return std::toupper(x) == std::toupper(y);
+         });
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool is_atext(unsigned char c) {
+  if (c >= 0x80) return true;  // UTF-8 (RFC 6531); the session decides whether it is allowed
+  if (std::isalnum(c)) return true;
+  return std::string_view("!#$%&'*+-/=?^_`{|}~").find(static_cast<char>(c)) !=
+         std::string_view::npos;
+}
+
+bool valid_dot_atom(std::string_view s) {
+  if (s.empty() || s.front() == '.' || s.back() == '.') return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '.') {
+      if (s[i + 1] == '.') return false;
+    } else if (!is_atext(static_cast<unsigned char>(s[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool valid_quoted_string(std::string_view s) {
+  if (s.size() < 2 || s.front() != '"' || s.back() != '"') return false;
+  for (size_t i = 1; i + 1 < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '\\') {
+      if (++i + 1 >= s.size()) return false;
+      continue;
+    }
+    if (c == '"' || c < 32 || c == 127) return false;
+  }
+  return true;
+}
+
+bool valid_domain(std::string_view d) {
+  if (d.empty() || d.size() > 255) return false;
+  if (d.front() == '[') return d.back() == ']' && d.size() > 2;  // address literal
+  size_t start = 0;
+  while (true) {
+    size_t end = d.find('.', start);
+    std::string_view label = d.substr(start, end == std::string_view::npos ? d.npos : end - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    for (unsigned char c : label) {
+      if (!(std::isalnum(c) || c == '-' || c >= 0x80)) return false;
+    }
+    if (end == std::string_view::npos) return true;
+    start = end + 1;
+  }
+}
+
+}  // namespace
+
+bool has_non_ascii(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+}
+
+Command parse_command(std::string_view line) {
+  static constexpr std::array<std::pair<std::string_view, Verb>, 14> kVerbs{{
+      {"EHLO", Verb::kEhlo}, {"HELO", Verb::kHelo}, {"MAIL", Verb::kMail},
+      {"RCPT", Verb::kRcpt}, {"DATA", Verb::kData}, {"BDAT", Verb::kBdat},
+      {"RSET", Verb::kRset}, {"NOOP", Verb::kNoop}, {"QUIT", Verb::kQuit},
+      {"VRFY", Verb::kVrfy}, {"EXPN", Verb::kExpn}, {"HELP", Verb::kHelp},
+      {"STARTTLS", Verb::kStartTls}, {"AUTH", Verb::kAuth},
+  }};
+  // HTTP request lines and headers sent to an SMTP port: a browser tricked into cross-protocol
+  // requests (the attack Postfix and chasquid also cut short).
+  static constexpr std::array<std::string_view, 9> kHttpVerbs{
+      "GET", "POST", "HEAD", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  size_t space = line.find(' ');
+  std::string_view word = line.substr(0, space);
+  Command cmd;
+  cmd.argument = space == std::string_view::npos ? std::string_view{} : line.substr(space + 1);
+  for (auto [name, verb] : kVerbs) {
+    if (iequal(word, name)) {
+      cmd.verb = verb;
+      return cmd;
+    }
+  }
+  for (std::string_view http : kHttpVerbs) {
+    if (word == http && space != std::string_view::npos) cmd.verb = Verb::kHttp;
+  }
+  if (iequal(word, "Host:") || iequal(word, "User-Agent:")) cmd.verb = Verb::kHttp;
+  return cmd;
+}
+
+std::optional<PathArgument> parse_path_argument(std::string_view arg, std::string_view kind,
+                                                std::string& error) {
+  // "FROM:" / "TO:", case-insensitive; one space after the colon is tolerated (common clients).
+  if (arg.size() <= kind.size() || !iequal(arg.substr(0, kind.size()), kind) ||
+      arg[kind.size()] != ':') {
+    error = "Syntax: " + std::string(kind == "FROM" ? "MAIL FROM:<address>" : "RCPT TO:<address>");
+    return std::nullopt;
+  }
+  arg.remove_prefix(kind.size() + 1);
+  if (!arg.empty() && arg.front() == ' ') arg.remove_prefix(1);
+  if (arg.empty() || arg.front() != '<') {
+    error = "Address must be enclosed in <>";
+    return std::nullopt;
+  }
+  // Find the closing '>' outside a quoted local part.
+  size_t close = std::string_view::npos;
+  bool quoted = false;
+  for (size_t i = 1; i < arg.size(); ++i) {
+    if (quoted && arg[i] == '\\') {
+      ++i;
+    } else if (arg[i] == '"') {
+      quoted = !quoted;
+    } else if (!quoted && arg[i] == '>') {
+      close = i;
+      break;
+    }
+  }
+  if (close == std::string_view::npos) {
+    error = "Address must be enclosed in <>";
+    return std::nullopt;
+  }
+  std::string_view path = arg.substr(1, close - 1);
+  std::string_view rest = arg.substr(close + 1);
+
+  PathArgument out;
+  // A source route (@a,@b:user@c) is obsolete; RFC 5321 §4.1.2 says accept and ignore it.
+  if (!path.empty() && path.front() == '@') {
+    size_t colon = path.find(':');
+    if (colon == std::string_view::npos) {
+      error = "Invalid address";
+      return std::nullopt;
+    }
+    path.remove_prefix(colon + 1);
+  }
+  if (path.empty()) {
+    if (kind != "FROM") {
+      error = "The null address is not a valid recipient";
+      return std::nullopt;
+    }
+  } else {
+    size_t at = path.rfind('@');
+    if (at == std::string_view::npos) {
+      if (kind == "TO" && iequal(path, "postmaster")) {
+        out.address.local_part = "postmaster";
+      } else {
+        error = "Address must have a domain";
+        return std::nullopt;
+      }
+    } else {
+      std::string_view local = path.substr(0, at);
+      std::string_view domain = path.substr(at + 1);
+      if (local.empty() || local.size() > 64 ||
+          !(valid_dot_atom(local) || valid_quoted_string(local))) {
+        error = "Invalid local part";
+        return std::nullopt;
+      }
+      if (!valid_domain(domain)) {
+        error = "Invalid domain";
+        return std::nullopt;
+      }
+      out.address.local_part = std::string(local);
+      out.address.domain = std::string(domain);
+    }
+  }
+  // ESMTP parameters: SP-separated KEYWORD[=value].
+  while (!rest.empty()) {
+    if (rest.front() != ' ') {
+      error = "Invalid parameters";
+      return std::nullopt;
+    }
+    rest.remove_prefix(1);
+    if (rest.empty()) break;
+    size_t end = rest.find(' ');
+    std::string_view param = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
+    if (param.empty()) continue;
+    size_t eq = param.find('=');
+    std::string key = upper(param.substr(0, eq));
+    std::string value = eq == std::string_view::npos ? "" : std::string(param.substr(eq + 1));
+    if (key.empty()) {
+      error = "Invalid parameters";
+      return std::nullopt;
+    }
+    out.params.emplace_back(std::move(key), std::move(value));
+  }
+  return out;
+}
+
+}  // namespace starling::smtp

@@ -1,0 +1,28 @@
+#include "smtp/received.hpp"
+
+#include <gtest/gtest.h>
+
+namespace starling::smtp {
+namespace {
+
+TEST(Received, DateIsRfc5322) {
+  EXPECT_EQ(format_rfc5322_date(1795628186), "Wed, 25 Nov 2026 17:36:26 +0000");
+}
+
+TEST(Received, NamesHeloIpTlsIdAndSingleRecipient) {
+  Message m;
+  m.helo = "client.example";
+  m.peer_ip = "192.0.2.7";
+  m.protocol = "ESMTPS";
+  m.tls = TlsInfo{"TLSv1.3", "TLS_AES_256_GCM_SHA384"};
+  m.recipients.push_back({"bob", "example.test"});
+  EXPECT_EQ(format_received(m, "mx.example.test", "Q1", 1795628186),
+            "Received: from client.example ([192.0.2.7])\r\n"
+            "\tby mx.example.test (Starling) with ESMTPS (TLSv1.3 cipher TLS_AES_256_GCM_SHA384)"
+            " id Q1\r\n\tfor <bob@example.test>; Wed, 25 Nov 2026 17:36:26 +0000\r\n");
+  m.recipients.push_back({"carol", "example.test"});
+  EXPECT_EQ(format_received(m, "mx", "Q2", 0).find("for <"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace starling::smtp
