@@ -1,0 +1,70 @@
+#include "store/store.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+namespace starling::store {
+namespace {
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/starling-store-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+TEST(Store, CreateIsPrivateAndExclusive) {
+  TempDir dir;
+  auto file = dir.path / "starling.db";
+  auto s = Store::create(file);
+  ASSERT_TRUE(s) << s.error();
+  struct stat st{};
+  ASSERT_EQ(stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  auto again = Store::create(file);
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().find("File exists"), std::string::npos) << again.error();
+}
+
+TEST(Store, RoundTripsConfigurationAndCountsGenerations) {
+  TempDir dir;
+  auto s = Store::create(dir.path / "starling.db");
+  ASSERT_TRUE(s);
+  Store& st = **s;
+  int64_t g0 = *st.generation();
+  ASSERT_TRUE(st.set_server_settings({"mx", "mail.contoso.test"}));
+  core::ReceiveConnector c;
+  c.name = "Default mx";
+  c.bindings = {{"127.0.0.1", 2525}, {"::", 25}};
+  c.fqdn = "relay.contoso.test";
+  c.max_message_size = 1234;
+  ASSERT_TRUE(st.add_receive_connector(c));
+  ASSERT_TRUE(st.add_accepted_domain("contoso.test"));
+  EXPECT_FALSE(st.add_accepted_domain("CONTOSO.test")) << "duplicate domains differ only in case";
+  EXPECT_EQ(*st.generation(), g0 + 3);
+
+  auto reopened = Store::open(dir.path / "starling.db");
+  ASSERT_TRUE(reopened);
+  auto conns = (*reopened)->receive_connectors();
+  ASSERT_TRUE(conns);
+  ASSERT_EQ(conns->size(), 1u);
+  EXPECT_EQ((*conns)[0].fqdn, "relay.contoso.test");
+  EXPECT_EQ((*conns)[0].max_message_size, 1234u);
+  ASSERT_EQ((*conns)[0].bindings.size(), 2u);
+  EXPECT_EQ((*conns)[0].bindings[1].address, "::");
+  EXPECT_EQ((*(*reopened)->server_settings()).fqdn, "mail.contoso.test");
+  EXPECT_EQ(*(*reopened)->accepted_domains(), std::vector<std::string>{"contoso.test"});
+}
+
+TEST(Store, OpenMissingStoreSaysRunSetup) {
+  auto s = Store::open("/nonexistent/starling.db");
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().find("starling setup"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace starling::store
