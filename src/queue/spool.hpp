@@ -1,0 +1,98 @@
+// The durable queue: one file per message in DIR/queue. A message is acknowledged only after
+// its file and the directory entry are on disk. Concurrent enqueues share one flush: a writer
+// thread takes everything pending, writes each file, then makes the whole batch durable with a
+// single syncfs(2) (group commit). A file is complete only with its trailer, so a crash in the
+// middle of a write leaves a file that recovery recognizes as never acknowledged.
+//
+// File format (text header, then the message octets as stored, then the trailer):
+//   STARLING-QUEUE 1\n  from <addr>\n  rcpt <addr>\n...  size <n>\n  \n  <n octets>  \nEND\n
+#pragma once
+
+#include <sys/uio.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace starling::queue {
+
+struct Envelope {
+  std::string mail_from;                // "" for the null reverse path
+  std::vector<std::string> recipients;  // "local@domain"
+};
+
+struct QueuedMessage {
+  std::string id;
+  Envelope envelope;
+  std::string data;  // the whole message as delivered: trace header + content, CRLF lines
+};
+
+// The system calls the spool uses to make data durable; tests replace them to inject failures.
+struct SpoolIo {
+  std::function<ssize_t(int fd, const iovec* iov, int count)> writev = ::writev;
+  std::function<int(int fd)> sync = ::syncfs;
+};
+
+class Spool {
+ public:
+  // Called on the writer thread with the queue id, or the error that kept the message out.
+  using Done = std::function<void(Result<std::string>)>;
+
+  static Result<std::unique_ptr<Spool>> open(const std::filesystem::path& dir, SpoolIo io = {});
+  ~Spool();  // finishes the pending batch, then stops the writer
+
+  // A fresh, unique queue id (time-ordered hex).
+  std::string new_id();
+
+  // Writes the message durably, then calls `done`. `header` is prepended to `content` on disk.
+  void enqueue(std::string id, Envelope envelope, std::string header, std::string content,
+               Done done);
+
+  // Messages left from before a restart, oldest first. Incomplete files (a crash before their
+  // flush: never acknowledged) are moved to DIR/queue/incomplete/ and named in `discarded`.
+  struct Recovered {
+    std::vector<QueuedMessage> messages;
+    std::vector<std::string> discarded;
+  };
+  Result<Recovered> recover();
+
+  // Removes a delivered message. Not flushed: a crash may bring it back (at-least-once).
+  void remove(const std::string& id);
+
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  struct Pending {
+    std::string id;
+    Envelope envelope;
+    std::string header;
+    std::string content;
+    Done done;
+  };
+  Spool(std::filesystem::path dir, int dir_fd, SpoolIo io);
+  void run();
+  Result<void> write_file(const Pending& p);
+
+  std::filesystem::path dir_;
+  int dir_fd_;
+  SpoolIo io_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<Pending> pending_;
+  bool stopping_ = false;
+  uint64_t last_id_time_ = 0;
+  uint32_t id_seq_ = 0;
+  std::thread writer_;
+};
+
+// Parses a queue file's bytes; an error for anything incomplete or malformed.
+Result<QueuedMessage> parse_queue_file(std::string id, const std::string& bytes);
+
+}  // namespace starling::queue
