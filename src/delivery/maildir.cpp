@@ -1,0 +1,231 @@
+#include "delivery/maildir.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "core/names.hpp"
+
+namespace starling::delivery {
+namespace {
+
+std::string errno_text() { return std::strerror(errno); }
+
+Result<void> write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_error(n < 0 ? errno_text() : "short write");
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string mailbox_name(std::string_view local_part) {
+  std::string lower = core::to_lower(local_part);
+  std::string out;
+  for (size_t i = 0; i < lower.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(lower[i]);
+    bool unsafe = c < 0x21 || c == 0x7f || c == '/' || c == '%' || c == '"' || c == '\\' ||
+                  (i == 0 && c == '.');
+    if (unsafe) {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string to_unix_lines(std::string_view data) {
+  std::string out;
+  out.reserve(data.size());
+  size_t pos = 0;
+  while (pos < data.size()) {
+    size_t cr = data.find("\r\n", pos);
+    if (cr == std::string_view::npos) {
+      out.append(data.substr(pos));
+      break;
+    }
+    out.append(data.substr(pos, cr - pos));
+    out += '\n';
+    pos = cr + 2;
+  }
+  return out;
+}
+
+MaildirDelivery::MaildirDelivery(std::filesystem::path mailboxes, queue::Spool& spool,
+                                 DeliveryIo io)
+    : root_(std::move(mailboxes)), spool_(spool), io_(std::move(io)) {
+  char host[256] = "localhost";
+  gethostname(host, sizeof host - 1);
+  hostname_ = host;
+  // A Maildir file name must not contain '/' or ':' (RFC-less convention of maildir(5)).
+  for (char& c : hostname_) {
+    if (c == '/' || c == ':') c = '_';
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(root_, ec);
+  root_fd_ = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  thread_ = std::thread([this] { run(); });
+}
+
+MaildirDelivery::~MaildirDelivery() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+  if (root_fd_ >= 0) ::close(root_fd_);
+}
+
+void MaildirDelivery::submit(queue::QueuedMessage message) {
+  {
+    std::lock_guard lock(mutex_);
+    ready_.push_back({std::move(message)});
+  }
+  wake_.notify_one();
+}
+
+size_t MaildirDelivery::backlog() {
+  std::lock_guard lock(mutex_);
+  return ready_.size() + deferred_.size() + in_progress_;
+}
+
+void MaildirDelivery::run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    auto now = std::chrono::steady_clock::now();
+    // Deferred messages whose time has come go back to the ready list.
+    auto next_retry = std::chrono::steady_clock::time_point::max();
+    for (auto it = deferred_.begin(); it != deferred_.end();) {
+      if (it->not_before <= now) {
+        ready_.push_back(std::move(*it));
+        it = deferred_.erase(it);
+      } else {
+        next_retry = std::min(next_retry, it->not_before);
+        ++it;
+      }
+    }
+    if (ready_.empty()) {
+      if (next_retry == std::chrono::steady_clock::time_point::max()) {
+        wake_.wait(lock);
+      } else {
+        wake_.wait_until(lock, next_retry);
+      }
+      continue;
+    }
+    std::vector<Item> batch(std::make_move_iterator(ready_.begin()),
+                            std::make_move_iterator(ready_.end()));
+    ready_.clear();
+    in_progress_ = batch.size();
+    lock.unlock();
+    deliver_batch(batch);
+    lock.lock();
+    in_progress_ = 0;
+  }
+}
+
+Result<std::filesystem::path> MaildirDelivery::ensure_mailbox(const std::string& recipient) {
+  size_t at = recipient.rfind('@');
+  std::string domain = core::normalize_name(recipient.substr(at + 1));
+  if (domain.empty() || domain.find('/') != std::string::npos || domain.front() == '.') {
+    return make_error("unusable domain in " + recipient);
+  }
+  std::filesystem::path box = root_ / domain / mailbox_name(recipient.substr(0, at));
+  if (known_mailboxes_.contains(box)) return box;
+  std::error_code ec;
+  for (const char* sub : {"tmp", "new", "cur"}) {
+    std::filesystem::create_directories(box / sub, ec);
+    if (ec) return make_error("cannot create mailbox " + box.string() + ": " + ec.message());
+  }
+  known_mailboxes_.insert(box);
+  return box;
+}
+
+Result<std::filesystem::path> MaildirDelivery::write_tmp(const std::string& recipient,
+                                                         const std::string& data) {
+  auto box = ensure_mailbox(recipient);
+  if (!box) return box;
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(now).count();
+  auto usec = std::chrono::duration_cast<std::chrono::microseconds>(now).count() % 1000000;
+  // maildir(5) unique name: time, microseconds, pid and a counter, host; S= is the size.
+  std::string name = std::to_string(secs) + ".M" + std::to_string(usec) + "P" +
+                     std::to_string(getpid()) + "Q" + std::to_string(++sequence_) + "." +
+                     hostname_ + ",S=" + std::to_string(data.size());
+  std::filesystem::path tmp = *box / "tmp" / name;
+  int fd = ::open(tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error("cannot create " + tmp.string() + ": " + errno_text());
+  auto written = write_all(fd, data);
+  ::close(fd);
+  if (!written) {
+    ::unlink(tmp.c_str());
+    return make_error("cannot write " + tmp.string() + ": " + written.error());
+  }
+  return tmp;
+}
+
+void MaildirDelivery::deliver_batch(std::vector<Item>& batch) {
+  struct Outcome {
+    std::vector<std::filesystem::path> tmp_files;
+    Result<void> result;
+  };
+  std::vector<Outcome> outcomes(batch.size());
+  // 1. Every recipient's copy into tmp/.
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const queue::QueuedMessage& m = batch[i].message;
+    std::string data = to_unix_lines(m.data);
+    for (const std::string& rcpt : m.envelope.recipients) {
+      auto tmp = write_tmp(rcpt, data);
+      if (!tmp) {
+        outcomes[i].result = std::move(tmp).take_error();
+        break;
+      }
+      outcomes[i].tmp_files.push_back(std::move(*tmp));
+    }
+  }
+  // 2. Make the copies durable, 3. move them into new/, 4. make the renames durable.
+  auto fail_all = [&](const std::string& why) {
+    for (auto& o : outcomes) {
+      if (o.result) o.result = make_error(why);
+    }
+  };
+  if (io_.sync(root_fd_) != 0) fail_all("cannot flush the mailboxes: " + errno_text());
+  for (auto& o : outcomes) {
+    if (!o.result) continue;
+    for (const auto& tmp : o.tmp_files) {
+      std::filesystem::path dest = tmp.parent_path().parent_path() / "new" / tmp.filename();
+      if (::rename(tmp.c_str(), dest.c_str()) != 0) {
+        o.result = make_error("cannot move " + tmp.string() + " to new/: " + errno_text());
+        break;
+      }
+    }
+  }
+  if (io_.sync(root_fd_) != 0) fail_all("cannot flush the mailboxes: " + errno_text());
+  // 5. Delivered messages leave the queue; failures are retried later.
+  std::vector<Item> retry;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (outcomes[i].result) spool_.remove(batch[i].message.id);
+    if (observer_) observer_(batch[i].message, outcomes[i].result);
+    if (!outcomes[i].result) {
+      for (const auto& tmp : outcomes[i].tmp_files) ::unlink(tmp.c_str());
+      Item& item = batch[i];
+      item.backoff = item.backoff.count() == 0 ? first_retry : std::min(item.backoff * 2, max_retry);
+      item.not_before = std::chrono::steady_clock::now() + item.backoff;
+      retry.push_back(std::move(item));
+    }
+  }
+  if (!retry.empty()) {
+    std::lock_guard lock(mutex_);
+    for (auto& r : retry) deferred_.push_back(std::move(r));
+  }
+}
+
+}  // namespace starling::delivery

@@ -1,0 +1,79 @@
+// Local delivery to Maildir: DIR/mailboxes/<domain>/<local-part>/{tmp,new,cur}. A delivery
+// thread takes every message the queue has made durable, writes one file per recipient in
+// tmp/, flushes, renames them into new/, flushes again, and only then removes the queue file:
+// a crash anywhere delivers again (at least once) and never loses. A failed delivery stays in
+// the queue and is retried with backoff. Files are stored with LF line endings, as Unix mail
+// readers expect (the convention of Postfix's local and virtual agents).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "core/result.hpp"
+#include "queue/spool.hpp"
+
+namespace starling::delivery {
+
+// The mailbox directory name for a local part: lower-cased, with '/', '%', control characters,
+// quotes, backslashes, spaces and a leading dot percent-encoded.
+std::string mailbox_name(std::string_view local_part);
+
+// CRLF line endings to LF.
+std::string to_unix_lines(std::string_view data);
+
+struct DeliveryIo {
+  std::function<int(int fd)> sync = ::syncfs;
+};
+
+class MaildirDelivery {
+ public:
+  // Called on the delivery thread for each message delivered or deferred.
+  using Observer = std::function<void(const queue::QueuedMessage&, const Result<void>&)>;
+
+  MaildirDelivery(std::filesystem::path mailboxes, queue::Spool& spool, DeliveryIo io = {});
+  ~MaildirDelivery();  // stops after the batch in progress; the rest stays queued
+
+  void submit(queue::QueuedMessage message);
+  void set_observer(Observer o) { observer_ = std::move(o); }
+  // Messages submitted and not yet delivered.
+  size_t backlog();
+
+  std::chrono::seconds first_retry{5};
+  std::chrono::seconds max_retry{300};
+
+ private:
+  struct Item {
+    queue::QueuedMessage message;
+    std::chrono::steady_clock::time_point not_before{};
+    std::chrono::seconds backoff{0};
+  };
+  void run();
+  void deliver_batch(std::vector<Item>& batch);
+  Result<std::filesystem::path> write_tmp(const std::string& recipient, const std::string& data);
+  Result<std::filesystem::path> ensure_mailbox(const std::string& recipient);
+
+  std::filesystem::path root_;
+  queue::Spool& spool_;
+  DeliveryIo io_;
+  Observer observer_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Item> ready_;
+  std::vector<Item> deferred_;
+  bool stopping_ = false;
+  size_t in_progress_ = 0;
+  std::set<std::filesystem::path> known_mailboxes_;  // delivery thread only
+  uint64_t sequence_ = 0;
+  std::string hostname_;
+  int root_fd_ = -1;
+  std::thread thread_;
+};
+
+}  // namespace starling::delivery

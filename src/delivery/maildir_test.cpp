@@ -1,0 +1,109 @@
+#include "delivery/maildir.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <future>
+#include <sstream>
+
+namespace starling::delivery {
+namespace {
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/starling-maildir-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+std::vector<std::string> read_dir(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  if (!std::filesystem::exists(dir)) return out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(e.path());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    out.push_back(ss.str());
+  }
+  return out;
+}
+
+TEST(Maildir, MailboxNamesAreSafe) {
+  EXPECT_EQ(mailbox_name("Bob"), "bob");
+  EXPECT_EQ(mailbox_name("../etc"), "%2E.%2Fetc");
+  EXPECT_EQ(mailbox_name("\"a b\""), "%22a%20b%22");
+  EXPECT_EQ(mailbox_name("100%"), "100%25");
+}
+
+TEST(Maildir, UnixLineEndings) { EXPECT_EQ(to_unix_lines("a\r\nb\r\n\r\nc"), "a\nb\n\nc"); }
+
+// Delivers `m` through a spool in `dir` and waits for the observer's verdict.
+struct Rig {
+  TempDir dir;
+  std::unique_ptr<queue::Spool> spool = std::move(*queue::Spool::open(dir.path / "queue"));
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<bool> verdicts;
+
+  queue::QueuedMessage enqueue(std::vector<std::string> rcpts) {
+    std::promise<std::string> id;
+    spool->enqueue(spool->new_id(), {"a@b.example", rcpts}, "Received: x\r\n", "Hi\r\n",
+                   [&](Result<std::string> r) { id.set_value(*r); });
+    return {id.get_future().get(), {"a@b.example", rcpts}, "Received: x\r\nHi\r\n"};
+  }
+  void observe(MaildirDelivery& d) {
+    d.set_observer([this](const queue::QueuedMessage&, const Result<void>& r) {
+      std::lock_guard lock(mutex);
+      verdicts.push_back(r.ok());
+      cv.notify_all();
+    });
+  }
+  void wait_for(size_t n) {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return verdicts.size() >= n; }));
+  }
+};
+
+TEST(Maildir, DeliversEachRecipientThenLeavesTheQueue) {
+  Rig rig;
+  MaildirDelivery d(rig.dir.path / "mailboxes", *rig.spool);
+  rig.observe(d);
+  auto m = rig.enqueue({"Bob@Example.TEST", "carol@example.test"});
+  d.submit(m);
+  rig.wait_for(1);
+  EXPECT_TRUE(rig.verdicts[0]);
+  EXPECT_EQ(read_dir(rig.dir.path / "mailboxes/example.test/bob/new"),
+            std::vector<std::string>{"Received: x\nHi\n"});
+  EXPECT_EQ(read_dir(rig.dir.path / "mailboxes/example.test/carol/new").size(), 1u);
+  EXPECT_TRUE(read_dir(rig.dir.path / "mailboxes/example.test/bob/tmp").empty());
+  EXPECT_FALSE(std::filesystem::exists(rig.dir.path / "queue" / m.id));
+}
+
+TEST(Maildir, FailedFlushKeepsTheMessageQueuedAndRetries) {
+  Rig rig;
+  int calls = 0;
+  DeliveryIo io;
+  io.sync = [&](int fd) {
+    if (++calls == 1) {
+      errno = EIO;
+      return -1;
+    }
+    return ::syncfs(fd);
+  };
+  MaildirDelivery d(rig.dir.path / "mailboxes", *rig.spool, io);
+  d.first_retry = std::chrono::seconds(0);
+  rig.observe(d);
+  auto m = rig.enqueue({"bob@example.test"});
+  d.submit(m);
+  rig.wait_for(2);
+  EXPECT_FALSE(rig.verdicts[0]);
+  EXPECT_TRUE(rig.verdicts[1]);
+  EXPECT_EQ(read_dir(rig.dir.path / "mailboxes/example.test/bob/new").size(), 1u)
+      << "the failed attempt left a copy behind";
+  EXPECT_FALSE(std::filesystem::exists(rig.dir.path / "queue" / m.id));
+}
+
+}  // namespace
+}  // namespace starling::delivery
