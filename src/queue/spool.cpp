@@ -137,6 +137,11 @@ void Spool::run() {
     for (size_t i = 0; i < batch.size(); ++i) {
       if (written[i]) {
         batch[i].done(batch[i].id);
+        if (sink_) {
+          Pending& p = batch[i];
+          p.header += p.content;
+          sink_(QueuedMessage{std::move(p.id), std::move(p.envelope), std::move(p.header)});
+        }
       } else {
         batch[i].done(std::move(written[i]).take_error());
       }

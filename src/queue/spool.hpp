@@ -63,6 +63,10 @@ class Spool {
   };
   Result<Recovered> recover();
 
+  // Receives every message once it is durable, on the writer thread, after its Done. Set it
+  // before the first enqueue.
+  void set_sink(std::function<void(QueuedMessage)> sink) { sink_ = std::move(sink); }
+
   // Removes a delivered message. Not flushed: a crash may bring it back (at-least-once).
   void remove(const std::string& id);
 
@@ -83,6 +87,7 @@ class Spool {
   std::filesystem::path dir_;
   int dir_fd_;
   SpoolIo io_;
+  std::function<void(QueuedMessage)> sink_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<Pending> pending_;

@@ -1,0 +1,174 @@
+#include "app/setup.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "core/names.hpp"
+#include "store/store.hpp"
+#include "tls/certificate_io.hpp"
+
+namespace fs = std::filesystem;
+
+namespace starling::app {
+namespace {
+
+Result<core::Binding> parse_listen(const std::string& text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
+    return make_error("--listen '" + text + "': expected IP:PORT, e.g. 0.0.0.0:25 or [::]:25");
+  }
+  std::string host = text.substr(0, colon);
+  if (host.front() == '[') {
+    if (host.back() != ']') return make_error("--listen '" + text + "': unbalanced [ ]");
+    host = host.substr(1, host.size() - 2);
+  }
+  in6_addr a6{};
+  in_addr a4{};
+  if (inet_pton(AF_INET, host.c_str(), &a4) != 1 && inet_pton(AF_INET6, host.c_str(), &a6) != 1) {
+    return make_error("--listen '" + text + "': '" + host + "' is not an IP address");
+  }
+  std::string port = text.substr(colon + 1);
+  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||
+      std::stoul(port) == 0 || std::stoul(port) > 65535) {
+    return make_error("--listen '" + text + "': port must be 1-65535");
+  }
+  return core::Binding{host, static_cast<uint16_t>(std::stoul(port))};
+}
+
+std::string default_accepted_domain(const std::string& fqdn) {
+  size_t dot = fqdn.find('.');
+  // A single-label FQDN has no parent domain: accept mail for the name itself.
+  return dot == std::string::npos ? fqdn : fqdn.substr(dot + 1);
+}
+
+}  // namespace
+
+std::string host_short_name() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  std::string h = host;
+  return core::to_lower(h.substr(0, h.find('.')));
+}
+
+std::string host_fqdn() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  addrinfo hints{};
+  hints.ai_flags = AI_CANONNAME;
+  addrinfo* res = nullptr;
+  std::string fqdn = host;
+  if (getaddrinfo(host, nullptr, &hints, &res) == 0 && res && res->ai_canonname) {
+    fqdn = res->ai_canonname;
+  }
+  if (res) freeaddrinfo(res);
+  return core::normalize_name(fqdn);
+}
+
+Result<std::string> run_setup(SetupOptions o) {
+  if (o.server_name.empty()) o.server_name = host_short_name();
+  if (o.fqdn.empty()) o.fqdn = host_fqdn();
+  if (o.listen.empty()) o.listen.push_back("0.0.0.0:25");
+  if (o.accepted_domains.empty()) o.accepted_domains.push_back(default_accepted_domain(o.fqdn));
+  o.server_name = core::normalize_name(o.server_name);
+  o.fqdn = core::normalize_name(o.fqdn);
+
+  // Check everything before touching the disk.
+  if (!core::is_valid_hostname(o.server_name) || o.server_name.find('.') != std::string::npos) {
+    return make_error("--server-name '" + o.server_name + "': must be a single DNS label (letters, digits, '-')");
+  }
+  if (!core::is_valid_hostname(o.fqdn)) {
+    return make_error("--fqdn '" + o.fqdn + "': not a valid DNS name");
+  }
+  std::vector<core::Binding> bindings;
+  for (const auto& l : o.listen) {
+    auto b = parse_listen(l);
+    if (!b) return std::move(b).take_error();
+    bindings.push_back(*b);
+  }
+  for (auto& d : o.accepted_domains) {
+    d = core::normalize_name(d);
+    if (!core::is_valid_hostname(d)) return make_error("--accepted-domain '" + d + "': not a valid domain");
+  }
+  if (o.mode != "hub" && o.mode != "edge") return make_error("--mode must be hub or edge");
+
+  fs::path db = o.data_dir / "starling.db";
+  if (fs::exists(db)) {
+    return make_error(o.data_dir.string() + " already holds a Starling store; setup changes nothing");
+  }
+  std::error_code ec;
+  fs::create_directories(o.data_dir, ec);
+  if (ec) return make_error("cannot create " + o.data_dir.string() + ": " + ec.message());
+  ::chmod(o.data_dir.c_str(), 0750);
+
+  auto cert = tls::generate_self_signed({o.server_name, {o.server_name, o.fqdn}});
+  if (!cert) return std::move(cert).take_error();
+  auto props = tls::describe_certificate(cert->certificate_pem, cert->key_pem);
+  if (!props) return std::move(props).take_error();
+
+  // Build the store under a temporary name and move it into place only when complete, so a
+  // failed setup leaves nothing that a second attempt would refuse.
+  fs::path tmp = o.data_dir / "starling.db.setup";
+  fs::remove(tmp, ec);
+  fs::remove(fs::path(tmp.string() + "-wal"), ec);
+  fs::remove(fs::path(tmp.string() + "-shm"), ec);
+  {
+    auto store = store::Store::create(tmp);
+    if (!store) return std::move(store).take_error();
+    store::Store& s = **store;
+    core::ServerSettings settings{o.server_name, o.fqdn, o.admin_group, o.mode};
+    core::ReceiveConnector c;
+    c.name = "Default " + o.server_name;
+    c.bindings = bindings;
+    c.auth_mechanism = core::kAuthTls;
+    c.permission_groups = {"AnonymousUsers", "ExchangeServers"};
+    store::StoredCertificate sc;
+    sc.thumbprint = props->thumbprint;
+    sc.certificate_pem = cert->certificate_pem;
+    sc.key_pem = cert->key_pem;
+    sc.services = static_cast<core::Services>(core::Service::kSmtp);
+    sc.friendly_name = "Starling";
+    sc.root_ca_type = "Registry";
+    Result<void> r = s.set_server_settings(settings);
+    if (r) r = s.add_receive_connector(c);
+    for (const auto& d : o.accepted_domains) {
+      if (r) r = s.add_accepted_domain(d);
+    }
+    if (r) r = s.add_certificate(sc);
+    if (r) {
+      try {
+        s.db().exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      } catch (const std::exception& e) {
+        r = make_error(e.what());
+      }
+    }
+    if (!r) {
+      fs::remove(tmp, ec);
+      return std::move(r).take_error();
+    }
+  }
+  fs::remove(fs::path(tmp.string() + "-wal"), ec);
+  fs::remove(fs::path(tmp.string() + "-shm"), ec);
+  fs::rename(tmp, db, ec);
+  if (ec) return make_error("cannot move the store into place: " + ec.message());
+  for (const char* sub : {"queue", "mailboxes"}) {
+    fs::create_directories(o.data_dir / sub, ec);
+    ::chmod((o.data_dir / sub).c_str(), 0700);
+  }
+
+  std::string listen;
+  for (const auto& b : bindings) listen += (listen.empty() ? "" : ", ") + core::format_binding(b);
+  std::string domains;
+  for (const auto& d : o.accepted_domains) domains += (domains.empty() ? "" : ", ") + d;
+  return "Created " + o.data_dir.string() + "\n" +
+         "  Server:            " + o.server_name + " (" + o.fqdn + "), mode " + o.mode + "\n" +
+         "  Receive connector: Default " + o.server_name + " on " + listen + ", AuthMechanism Tls\n" +
+         "  Accepted domains:  " + domains + "\n" +
+         "  Certificate:       " + props->thumbprint + " CN=" + o.server_name +
+         ", services SMTP (self-signed, default SMTP certificate)\n";
+}
+
+}  // namespace starling::app

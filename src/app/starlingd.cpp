@@ -1,0 +1,117 @@
+// starlingd — the Starling SMTP transport server.
+//
+// Exposure: listens on the TCP bindings of its enabled receive connectors (port 25 by default),
+// open to any client allowed by the connectors' RemoteIPRanges. Reads and writes only its data
+// directory. Runs with the privileges it is started with; binding port 25 needs root or
+// CAP_NET_BIND_SERVICE (ports above 1023 need neither).
+// RFCs: 5321 (SMTP), 5322 (message format, Received), 1870 (SIZE), 2920 (PIPELINING),
+// 3030 (CHUNKING), 3207 (STARTTLS), 2034/3463 (enhanced status codes), 6152 (8BITMIME),
+// 6531 (SMTPUTF8), 8446/5246 (TLS 1.3/1.2).
+#include <CLI/CLI.hpp>
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <systemd/sd-daemon.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "core/log.hpp"
+#include "delivery/maildir.hpp"
+#include "net/runtime.hpp"
+#include "net/server.hpp"
+#include "queue/spool.hpp"
+#include "store/store.hpp"
+
+namespace fs = std::filesystem;
+using namespace starling;
+
+namespace {
+
+int run(const fs::path& dir, std::chrono::milliseconds grace) {
+  auto store = store::Store::open(dir / "starling.db");
+  if (!store) {
+    log_line("starlingd: " + store.error());
+    return 1;
+  }
+  tls::ContextCache contexts;
+  auto runtime = net::load_runtime(**store, contexts);
+  if (!runtime) {
+    log_line("starlingd: " + runtime.error());
+    return 1;
+  }
+  for (const auto& w : runtime->warnings) log_line("starlingd: warning: " + w);
+
+  auto spool = queue::Spool::open(dir / "queue");
+  if (!spool) {
+    log_line("starlingd: " + spool.error());
+    return 1;
+  }
+  delivery::MaildirDelivery delivery(dir / "mailboxes", **spool);
+  delivery.set_observer([](const queue::QueuedMessage& m, const Result<void>& r) {
+    if (!r) log_line("delivery: " + m.id + " deferred: " + r.error());
+  });
+  // Whatever was queued before a stop or a crash is delivered first.
+  auto recovered = (*spool)->recover();
+  if (!recovered) {
+    log_line("starlingd: " + recovered.error());
+    return 1;
+  }
+  for (const auto& d : recovered->discarded) {
+    log_line("queue: set aside an incomplete file, never acknowledged: " + d);
+  }
+  if (!recovered->messages.empty()) {
+    log_line("queue: delivering " + std::to_string(recovered->messages.size()) +
+             " message(s) left from before");
+  }
+  for (auto& m : recovered->messages) delivery.submit(std::move(m));
+  (*spool)->set_sink([&delivery](queue::QueuedMessage m) { delivery.submit(std::move(m)); });
+
+  asio::io_context io(1);
+  net::Server server(io, **spool);
+  if (auto started = server.start(std::move(*runtime)); !started) {
+    log_line("starlingd: " + started.error());
+    return 1;
+  }
+  std::string where;
+  for (const auto& l : server.listening()) where += (where.empty() ? "" : ", ") + l;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](std::error_code ec, int sig) {
+    if (ec) return;
+    log_line(std::string("starlingd: ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+             ", stopping gracefully");
+    sd_notify(0, "STOPPING=1");
+    server.stop(grace, [&io] { io.stop(); });
+    signals.async_wait([&](std::error_code e, int) {
+      if (!e) io.stop();  // a second signal: stop now
+    });
+  });
+  log_line("starlingd: ready, listening on " + (where.empty() ? std::string("nothing") : where));
+  sd_notify(0, "READY=1");
+  io.run();
+  // The spool finishes its last batch and hands it to delivery, so it must go first.
+  spool->reset();
+  log_line("starlingd: stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"starlingd: the Starling SMTP transport server"};
+  std::string dir;
+  double grace_seconds = 5;
+  app.add_option("--data-dir", dir, "data directory made by 'starling setup'")
+      ->envname("STARLING_DATA_DIR")
+      ->required();
+  app.add_option("--shutdown-grace", grace_seconds,
+                 "seconds sessions in flight may take to finish when stopping")
+      ->check(CLI::Range(0.0, 3600.0));
+  CLI11_PARSE(app, argc, argv);
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    return run(dir, std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000)));
+  } catch (const std::exception& e) {
+    log_line(std::string("starlingd: fatal: ") + e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,234 @@
+#include "net/connection.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include <array>
+#include <ctime>
+
+#include "core/log.hpp"
+#include "core/names.hpp"
+#include "net/server.hpp"
+#include "smtp/received.hpp"
+
+namespace starling::net {
+namespace {
+
+constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr size_t kReadBuffer = 4096;
+
+smtp::SessionConfig session_config(const ConnectorRuntime& rt) {
+  const core::ReceiveConnector& c = rt.connector;
+  smtp::SessionConfig s;
+  s.fqdn = rt.fqdn;
+  s.banner = c.banner;
+  s.limits.max_message_size = c.max_message_size;
+  s.limits.max_header_size = c.max_header_size;
+  s.max_recipients = c.max_recipients_per_message;
+  s.max_protocol_errors = c.max_protocol_errors;
+  s.tls_available = rt.tls != nullptr;
+  s.require_tls = c.require_tls;
+  s.pipelining = c.pipelining_enabled;
+  s.eight_bit_mime = c.eight_bit_mime_enabled;
+  s.chunking = c.chunking_enabled;
+  s.size = c.size_enabled;
+  s.enhanced_status_codes = c.enhanced_status_codes_enabled;
+  s.smtputf8 = c.smtp_utf8_enabled;
+  s.postmaster_domain = rt.postmaster_domain;
+  s.is_accepted_domain = [domains = rt.accepted_domains](std::string_view d) {
+    return domains->contains(core::normalize_name(d));
+  };
+  return s;
+}
+
+// Bridges the spool's completion callback (writer thread) back onto the connection's
+// executor as an awaitable.
+template <typename Token>
+auto async_enqueue(queue::Spool& spool, std::string id, queue::Envelope envelope,
+                   std::string header, std::string content, Token&& token) {
+  return asio::async_initiate<Token, void(bool, std::string)>(
+      [&spool](auto handler, std::string id, queue::Envelope envelope, std::string header,
+               std::string content) {
+        auto ex = asio::get_associated_executor(handler);
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        auto work = std::make_shared<asio::executor_work_guard<decltype(ex)>>(ex);
+        spool.enqueue(std::move(id), std::move(envelope), std::move(header), std::move(content),
+                      [ex, shared, work](Result<std::string> r) {
+                        asio::post(ex, [shared, work, ok = r.ok(),
+                                        text = r.ok() ? r.value() : r.error()]() mutable {
+                          (*shared)(ok, std::move(text));
+                        });
+                      });
+      },
+      token, std::move(id), std::move(envelope), std::move(header), std::move(content));
+}
+
+uint64_t next_connection_number() {
+  static uint64_t n = 0;
+  return ++n;
+}
+
+}  // namespace
+
+Connection::Connection(Server& server, asio::ip::tcp::socket socket,
+                       std::shared_ptr<const ConnectorRuntime> connector, std::string counter_key)
+    : server_(server),
+      socket_(std::move(socket)),
+      connector_(std::move(connector)),
+      counter_key_(std::move(counter_key)),
+      watchdog_timer_(socket_.get_executor()),
+      number_(next_connection_number()) {
+  std::error_code ec;
+  auto remote = socket_.remote_endpoint(ec);
+  peer_ip_ = ec ? "unknown" : remote.address().to_string();
+  if (remote.address().is_v6() && remote.address().to_v6().is_v4_mapped()) {
+    peer_ip_ = asio::ip::make_address_v4(asio::ip::v4_mapped, remote.address().to_v6()).to_string();
+  }
+  session_.emplace(session_config(*connector_), peer_ip_);
+  if (connector_->connector.protocol_logging_verbose) {
+    session_->trace = [n = number_](char dir, std::string_view line) {
+      log_line("smtp[" + std::to_string(n) + "] " + dir + " " + std::string(line));
+    };
+  }
+  started_ = last_activity_ = std::chrono::steady_clock::now();
+}
+
+Connection::~Connection() = default;
+
+void Connection::start() {
+  auto self = shared_from_this();
+  asio::co_spawn(socket_.get_executor(), [self]() { return self->serve(); }, asio::detached);
+  asio::co_spawn(socket_.get_executor(), [self]() { return self->watchdog(); }, asio::detached);
+}
+
+void Connection::interrupt() {
+  std::error_code ec;
+  socket_.cancel(ec);
+}
+
+void Connection::shutdown() {
+  shutting_down_ = true;
+  interrupt();
+}
+
+asio::awaitable<void> Connection::watchdog() {
+  const auto& c = connector_->connector;
+  while (!finished_) {
+    auto deadline = std::min(last_activity_ + c.connection_inactivity_timeout,
+                             started_ + c.connection_timeout);
+    if (std::chrono::steady_clock::now() >= deadline) {
+      timed_out_ = true;
+      interrupt();
+      co_return;
+    }
+    watchdog_timer_.expires_at(deadline);
+    co_await watchdog_timer_.async_wait(kUse);
+  }
+}
+
+asio::awaitable<bool> Connection::flush_output() {
+  if (!session_->has_output()) co_return true;
+  std::string out = session_->take_output();
+  std::error_code ec;
+  if (tls_) {
+    std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, asio::buffer(out), kUse);
+  } else {
+    std::tie(ec, std::ignore) = co_await asio::async_write(socket_, asio::buffer(out), kUse);
+  }
+  if (!ec) touch();
+  co_return !ec;
+}
+
+asio::awaitable<bool> Connection::upgrade_to_tls() {
+  tls_.emplace(socket_, *connector_->tls);
+  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, kUse);
+  if (ec) {
+    log_line("smtp[" + std::to_string(number_) + "] TLS handshake with " + peer_ip_ +
+             " failed: " + ec.message());
+    session_->tls_failed();
+    co_return false;
+  }
+  touch();
+  SSL* ssl = tls_->native_handle();
+  session_->tls_started({SSL_get_version(ssl), SSL_get_cipher_name(ssl)});
+  co_return true;
+}
+
+asio::awaitable<void> Connection::queue_message(smtp::Message m) {
+  queue::Spool& spool = server_.spool();
+  std::string id = spool.new_id();
+  std::string header = smtp::format_received(m, connector_->fqdn, id, std::time(nullptr));
+  queue::Envelope envelope;
+  envelope.mail_from = m.mail_from.str();
+  for (const auto& r : m.recipients) envelope.recipients.push_back(r.str());
+  auto [ok, text] = co_await async_enqueue(spool, id, std::move(envelope), std::move(header),
+                                           std::move(m.content), asio::use_awaitable);
+  if (ok) {
+    session_->message_queued(text);
+  } else {
+    log_line("queue: message from " + peer_ip_ + " refused: " + text);
+    session_->message_failed();
+  }
+}
+
+asio::awaitable<void> Connection::serve() {
+  std::array<char, kReadBuffer> buffer;
+  session_->start();
+  bool open = co_await flush_output();
+  while (open && !session_->closing()) {
+    if (shutting_down_) {
+      session_->shutdown();
+      break;
+    }
+    std::error_code ec;
+    size_t n = 0;
+    if (tls_) {
+      std::tie(ec, n) = co_await tls_->async_read_some(asio::buffer(buffer), kUse);
+    } else {
+      std::tie(ec, n) = co_await socket_.async_read_some(asio::buffer(buffer), kUse);
+    }
+    if (ec) {
+      if (ec == asio::error::operation_aborted && timed_out_) {
+        session_->timeout();
+        break;
+      }
+      if (ec == asio::error::operation_aborted && shutting_down_) {
+        session_->shutdown();
+        break;
+      }
+      open = false;  // the client went away
+      break;
+    }
+    touch();
+    session_->receive(std::string_view(buffer.data(), n));
+    // Answer the session's requests until it waits for more input.
+    while (open) {
+      if (auto m = session_->take_message()) {
+        open = co_await flush_output();  // replies before the message (pipelined RCPTs)
+        co_await queue_message(std::move(*m));
+      } else if (session_->wants_tls()) {
+        open = co_await flush_output();
+        if (open) open = co_await upgrade_to_tls();
+      } else {
+        break;
+      }
+    }
+    if (open) open = co_await flush_output();
+  }
+  if (open) co_await flush_output();
+  finished_ = true;
+  watchdog_timer_.cancel();
+  std::error_code ec;
+  if (tls_ && open) {
+    // Best effort close_notify; a client that vanished must not hold us up.
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  }
+  socket_.close(ec);
+  server_.connection_closed(this);
+}
+
+}  // namespace starling::net

@@ -1,0 +1,61 @@
+// One SMTP connection: the socket (plain, then TLS after STARTTLS), the sans-IO session, and a
+// watchdog that enforces ConnectionTimeout and ConnectionInactivityTimeout. The driver only
+// moves bytes and answers the session's requests; all protocol decisions are the session's.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ssl/stream.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include "net/runtime.hpp"
+#include "smtp/session.hpp"
+
+namespace starling::net {
+
+class Server;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server& server, asio::ip::tcp::socket socket,
+             std::shared_ptr<const ConnectorRuntime> connector, std::string counter_key);
+  ~Connection();
+
+  // Starts the connection's coroutines; it keeps itself alive until closed.
+  void start();
+  // Server is stopping: say 421 4.3.2 at the next opportunity and close.
+  void shutdown();
+  const std::string& counter_key() const { return counter_key_; }
+  const std::string& source() const { return peer_ip_; }
+  const std::string& connector_name() const { return connector_->connector.name; }
+
+ private:
+  asio::awaitable<void> serve();
+  asio::awaitable<void> watchdog();
+  asio::awaitable<bool> flush_output();
+  asio::awaitable<bool> upgrade_to_tls();
+  asio::awaitable<void> queue_message(smtp::Message m);
+  void touch() { last_activity_ = std::chrono::steady_clock::now(); }
+  void interrupt();
+
+  Server& server_;
+  asio::ip::tcp::socket socket_;
+  std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
+  std::shared_ptr<const ConnectorRuntime> connector_;
+  std::string counter_key_;
+  std::string peer_ip_;
+  std::optional<smtp::Session> session_;
+  asio::steady_timer watchdog_timer_;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point last_activity_;
+  bool timed_out_ = false;
+  bool shutting_down_ = false;
+  bool finished_ = false;
+  uint64_t number_ = 0;
+};
+
+}  // namespace starling::net

@@ -1,0 +1,152 @@
+#include "net/server.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/ip/v6_only.hpp>
+#include <asio/write.hpp>
+
+#include "core/log.hpp"
+#include "net/connection.hpp"
+
+namespace starling::net {
+
+Server::Server(asio::io_context& io, queue::Spool& spool) : io_(io), spool_(spool) {}
+
+Server::~Server() = default;
+
+Result<void> Server::start(Runtime runtime) {
+  std::list<Listener> opened;
+  for (const auto& cr : runtime.connectors) {
+    for (const auto& b : cr->connector.bindings) {
+      std::error_code ec;
+      auto address = asio::ip::make_address(b.address, ec);
+      if (ec) return make_error("connector '" + cr->connector.name + "': bad binding address " + b.address);
+      asio::ip::tcp::endpoint endpoint(address, b.port);
+      // Connectors that share a binding share its listener (told apart by RemoteIPRanges).
+      auto same = std::find_if(opened.begin(), opened.end(), [&](Listener& l) {
+        return l.acceptor.local_endpoint().address() == address &&
+               (b.port == 0 ? false : l.acceptor.local_endpoint().port() == b.port);
+      });
+      if (same != opened.end()) {
+        same->connectors.push_back(cr);
+        continue;
+      }
+      Listener l{asio::ip::tcp::acceptor(io_), {cr}};
+      l.acceptor.open(endpoint.protocol(), ec);
+      if (!ec) l.acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+      if (!ec && address.is_v6()) l.acceptor.set_option(asio::ip::v6_only(true), ec);
+      if (!ec) l.acceptor.bind(endpoint, ec);
+      if (!ec) l.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) {
+        return make_error("connector '" + cr->connector.name + "': cannot listen on " +
+                          core::format_binding(b) + ": " + ec.message());
+      }
+      opened.push_back(std::move(l));
+    }
+  }
+  runtime_ = std::move(runtime);
+  listeners_ = std::move(opened);
+  for (Listener& l : listeners_) accept_loop(l);
+  return {};
+}
+
+std::vector<std::string> Server::listening() const {
+  std::vector<std::string> out;
+  for (const Listener& l : listeners_) {
+    std::error_code ec;
+    auto ep = l.acceptor.local_endpoint(ec);
+    if (ec) continue;
+    out.push_back(core::format_binding({ep.address().to_string(), ep.port()}));
+  }
+  return out;
+}
+
+void Server::accept_loop(Listener& l) {
+  l.acceptor.async_accept([this, &l](std::error_code ec, asio::ip::tcp::socket socket) {
+    if (stopping_ || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      // Out of descriptors or similar: log, pause briefly, keep accepting.
+      log_line("accept failed: " + ec.message());
+      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(100));
+      timer->async_wait([this, &l, timer](std::error_code) {
+        if (!stopping_) accept_loop(l);
+      });
+      return;
+    }
+    on_accept(l, std::move(socket));
+    accept_loop(l);
+  });
+}
+
+std::shared_ptr<const ConnectorRuntime> Server::pick_connector(
+    const Listener& l, const asio::ip::address&) const {
+  return l.connectors.front();
+}
+
+void Server::on_accept(Listener& l, asio::ip::tcp::socket socket) {
+  std::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) return;
+  socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  auto connector = pick_connector(l, remote.address());
+  const core::ReceiveConnector& c = connector->connector;
+  Counters& counters = counters_[c.name];
+  std::string source = remote.address().to_string();
+  if (counters.total >= c.max_inbound_connection ||
+      counters.per_source[source] >= c.max_inbound_connection_per_source) {
+    // Refuse politely; the client may retry later (RFC 5321 §3.8).
+    auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+    auto msg = std::make_shared<std::string>("421 4.3.2 " + connector->fqdn +
+                                             " Too many connections, try again later\r\n");
+    asio::async_write(*sock, asio::buffer(*msg), [sock, msg](std::error_code, size_t) {
+      std::error_code ignored;
+      sock->close(ignored);
+    });
+    return;
+  }
+  ++counters.total;
+  ++counters.per_source[source];
+  auto conn = std::make_shared<Connection>(*this, std::move(socket), connector, c.name);
+  connections_.insert(conn.get());
+  conn->start();
+}
+
+void Server::connection_closed(Connection* c) {
+  connections_.erase(c);
+  Counters& counters = counters_[c->counter_key()];
+  --counters.total;
+  if (--counters.per_source[c->source()] == 0) counters.per_source.erase(c->source());
+  maybe_finish_stop();
+}
+
+void Server::stop(std::chrono::milliseconds grace, std::function<void()> done) {
+  if (stopping_) return;
+  stopping_ = true;
+  on_stopped_ = std::move(done);
+  for (Listener& l : listeners_) {
+    std::error_code ec;
+    l.acceptor.close(ec);
+  }
+  if (!connections_.empty()) {
+    log_line("stopping: " + std::to_string(connections_.size()) +
+             " session(s) in flight get " + std::to_string(grace.count()) + " ms to finish");
+  }
+  grace_timer_ = std::make_unique<asio::steady_timer>(io_, grace);
+  grace_timer_->async_wait([this](std::error_code ec) {
+    if (ec) return;
+    // Grace is over: every session still open is told 421 4.3.2 and closed.
+    std::vector<Connection*> open(connections_.begin(), connections_.end());
+    for (Connection* c : open) c->shutdown();
+  });
+  maybe_finish_stop();
+}
+
+void Server::maybe_finish_stop() {
+  if (!stopping_ || !connections_.empty() || !on_stopped_) return;
+  if (grace_timer_) grace_timer_->cancel();
+  auto done = std::move(on_stopped_);
+  on_stopped_ = nullptr;
+  asio::post(io_, std::move(done));
+}
+
+}  // namespace starling::net
