@@ -121,6 +121,10 @@ void MaildirDelivery::run() {
       }
       continue;
     }
+    if (ready_.size() < max_batch && gather.count() > 0) {
+      wake_.wait_for(lock, gather, [&] { return stopping_ || ready_.size() >= max_batch; });
+      if (stopping_) break;
+    }
     std::vector<Item> batch(std::make_move_iterator(ready_.begin()),
                             std::make_move_iterator(ready_.end()));
     ready_.clear();

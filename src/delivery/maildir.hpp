@@ -45,6 +45,10 @@ class MaildirDelivery {
   // Messages submitted and not yet delivered.
   size_t backlog();
 
+  // How long a batch may wait for more messages: each batch costs two flushes, so delivery
+  // gathers messages briefly rather than competing with the queue's flushes message by message.
+  std::chrono::milliseconds gather{25};
+  size_t max_batch = 512;
   std::chrono::seconds first_retry{5};
   std::chrono::seconds max_retry{300};
 

@@ -4,8 +4,14 @@
 // single syncfs(2) (group commit). A file is complete only with its trailer, so a crash in the
 // middle of a write leaves a file that recovery recognizes as never acknowledged.
 //
+// Delivered files are not unlinked but moved to DIR/queue/free/ and rewritten in place for
+// later messages: creating and deleting an inode per message is what costs most on ext4 (its
+// allocator scans past recently freed inodes). Because a recycled file could, after a crash,
+// hold old and new bytes mixed, every file carries a CRC-32 that recovery checks.
+//
 // File format (text header, then the message octets as stored, then the trailer):
-//   STARLING-QUEUE 1\n  from <addr>\n  rcpt <addr>\n...  size <n>\n  \n  <n octets>  \nEND\n
+//   STARLING-QUEUE 1\n from <addr>\n rcpt <addr>\n... size <n>\n crc32 <hex>\n \n <n octets> \nEND\n
+// The CRC-32 covers the from, rcpt and size lines and the message octets.
 #pragma once
 
 #include <sys/uio.h>
@@ -80,12 +86,15 @@ class Spool {
     std::string content;
     Done done;
   };
-  Spool(std::filesystem::path dir, int dir_fd, SpoolIo io);
+  Spool(std::filesystem::path dir, int dir_fd, int free_fd, SpoolIo io);
   void run();
   Result<void> write_file(const Pending& p);
 
   std::filesystem::path dir_;
   int dir_fd_;
+  int free_fd_;
+  std::vector<std::string> free_;  // recyclable files in free/, guarded by mutex_
+  static constexpr size_t kMaxFree = 4096;
   SpoolIo io_;
   std::function<void(QueuedMessage)> sink_;
   std::mutex mutex_;
