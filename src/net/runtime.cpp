@@ -45,6 +45,14 @@ Result<Runtime> load_runtime(store::Store& store, tls::ContextCache& cache) {
     cr->fqdn = core::effective_fqdn(c, rt.settings);
     cr->accepted_domains = accepted;
     cr->postmaster_domain = postmaster_domain;
+    for (const auto& text : c.remote_ip_ranges) {
+      auto r = core::parse_ip_range(text);
+      if (r) {
+        cr->remote_ranges.push_back(*r);
+      } else {
+        rt.warnings.push_back("receive connector '" + c.name + "': " + r.error() + " (ignored)");
+      }
+    }
     if (c.auth_mechanism & core::kAuthTls) {
       auto chosen = core::select_starttls_certificate(certs, cr->fqdn);
       if (!chosen) {

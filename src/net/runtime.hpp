@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/connector.hpp"
+#include "core/ip_range.hpp"
 #include "core/result.hpp"
 #include "store/store.hpp"
 #include "tls/server_context.hpp"
@@ -21,6 +22,7 @@ struct ConnectorRuntime {
   tls::ContextPtr tls;                    // null: STARTTLS is not offered
   std::string certificate_thumbprint;     // of the certificate behind `tls`
   std::string postmaster_domain;
+  std::vector<core::IpRange> remote_ranges;  // parsed RemoteIPRanges
   std::shared_ptr<const std::set<std::string>> accepted_domains;  // lower-case
 };
 

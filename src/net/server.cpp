@@ -79,8 +79,22 @@ void Server::accept_loop(Listener& l) {
 }
 
 std::shared_ptr<const ConnectorRuntime> Server::pick_connector(
-    const Listener& l, const asio::ip::address&) const {
-  return l.connectors.front();
+    const Listener& l, const asio::ip::address& remote) const {
+  // Among the connectors on this binding, the one with the most specific matching range.
+  auto ip = core::parse_ip(remote.to_string());
+  if (!ip) return nullptr;
+  std::shared_ptr<const ConnectorRuntime> best;
+  core::IpBytes best_span{};
+  for (const auto& c : l.connectors) {
+    auto i = core::most_specific_match(c->remote_ranges, *ip);
+    if (!i) continue;
+    core::IpBytes span = c->remote_ranges[*i].span();
+    if (!best || span < best_span) {
+      best = c;
+      best_span = span;
+    }
+  }
+  return best;
 }
 
 void Server::on_accept(Listener& l, asio::ip::tcp::socket socket) {
@@ -89,6 +103,16 @@ void Server::on_accept(Listener& l, asio::ip::tcp::socket socket) {
   if (ec) return;
   socket.set_option(asio::ip::tcp::no_delay(true), ec);
   auto connector = pick_connector(l, remote.address());
+  if (!connector) {
+    // No connector on this binding serves this client (RFC 5321 §3.1: 554 instead of 220).
+    auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+    static const std::string kRefusal = "554 5.7.1 No SMTP service for your address\r\n";
+    asio::async_write(*sock, asio::buffer(kRefusal), [sock](std::error_code, size_t) {
+      std::error_code ignored;
+      sock->close(ignored);
+    });
+    return;
+  }
   const core::ReceiveConnector& c = connector->connector;
   Counters& counters = counters_[c.name];
   std::string source = remote.address().to_string();
