@@ -9,6 +9,19 @@
 #include "net/connection.hpp"
 
 namespace starling::net {
+namespace {
+
+// Answers a connection we will not serve with one line, then closes it.
+void refuse(asio::ip::tcp::socket socket, std::string line) {
+  auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+  auto text = std::make_shared<std::string>(std::move(line));
+  asio::async_write(*sock, asio::buffer(*text), [sock, text](std::error_code, size_t) {
+    std::error_code ignored;
+    sock->close(ignored);
+  });
+}
+
+}  // namespace
 
 Server::Server(asio::io_context& io, queue::Spool& spool) : io_(io), spool_(spool) {}
 
@@ -105,13 +118,7 @@ void Server::on_accept(Listener& l, asio::ip::tcp::socket socket) {
   auto connector = pick_connector(l, remote.address());
   if (!connector) {
     // No connector on this binding serves this client (RFC 5321 §3.1: 554 instead of 220).
-    auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-    static const std::string kRefusal = "554 5.7.1 No SMTP service for your address\r\n";
-    asio::async_write(*sock, asio::buffer(kRefusal), [sock](std::error_code, size_t) {
-      std::error_code ignored;
-      sock->close(ignored);
-    });
-    return;
+    return refuse(std::move(socket), "554 5.7.1 No SMTP service for your address\r\n");
   }
   const core::ReceiveConnector& c = connector->connector;
   Counters& counters = counters_[c.name];
@@ -119,14 +126,8 @@ void Server::on_accept(Listener& l, asio::ip::tcp::socket socket) {
   if (counters.total >= c.max_inbound_connection ||
       counters.per_source[source] >= c.max_inbound_connection_per_source) {
     // Refuse politely; the client may retry later (RFC 5321 §3.8).
-    auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-    auto msg = std::make_shared<std::string>("421 4.3.2 " + connector->fqdn +
-                                             " Too many connections, try again later\r\n");
-    asio::async_write(*sock, asio::buffer(*msg), [sock, msg](std::error_code, size_t) {
-      std::error_code ignored;
-      sock->close(ignored);
-    });
-    return;
+    return refuse(std::move(socket),
+                  "421 4.3.2 " + connector->fqdn + " Too many connections, try again later\r\n");
   }
   ++counters.total;
   ++counters.per_source[source];
