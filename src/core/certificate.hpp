@@ -32,6 +32,12 @@ struct Certificate {
   bool has_private_key = false;
   bool private_key_exportable = false;
   std::string friendly_name;
+  std::string serial_number;                // upper-case hex, no separators
+  int public_key_size = 0;                  // bits
+  std::string key_algorithm;                // "RSA", "ECDSA"
+  std::string signature_algorithm;          // OpenSSL long name, e.g. "sha256WithRSAEncryption"
+  std::string status = "Valid";             // Valid, DateInvalid, Invalid, Untrusted, PendingRequest, ...
+  std::string root_ca_type = "None";        // None, ThirdParty, Enterprise, Registry, Unknown
   int version = 3;                          // X.509 version (1..3)
   bool allows_tls_server = true;            // key usage / EKU permit TLS server authentication
   bool chain_trusted = false;               // chain reaches a trusted root
