@@ -4,8 +4,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
+
+#include "core/result.hpp"
 
 namespace starling::core {
 
@@ -49,6 +52,24 @@ struct ReceiveConnector {
   bool smtp_utf8_enabled = true;
 };
 
+struct SendConnector {
+  std::string name;
+  std::vector<std::string> address_spaces{"*"};  // "[smtp:]domain[;cost]"
+  std::vector<std::string> smart_hosts;
+  bool dns_routing_enabled = true;
+  uint16_t port = 25;
+  std::string fqdn;                                // empty: the server FQDN
+  bool require_tls = false;
+  bool ignore_starttls = false;
+  std::string tls_auth_level = "EncryptionOnly";   // EncryptionOnly, CertificateValidation, DomainValidation
+  std::string tls_domain;
+  std::string tls_certificate_name;
+  uint64_t max_message_size = 10 * 1024 * 1024;
+  std::chrono::seconds connection_inactivity_timeout{600};
+  bool enabled = true;
+  std::vector<std::string> source_transport_servers;
+};
+
 struct ServerSettings {
   std::string server_name;
   std::string fqdn;
@@ -60,5 +81,16 @@ struct ServerSettings {
 inline const std::string& effective_fqdn(const ReceiveConnector& c, const ServerSettings& s) {
   return c.fqdn.empty() ? s.fqdn : c.fqdn;
 }
+
+// JSON forms with EXCHANGE-MODEL.md's property names ("Fqdn", "MaxMessageSize", ...): the
+// store keeps connectors this way and the commands show and change them by these names.
+// from_json reads only the keys present, so a partial object updates an existing connector.
+void to_json(nlohmann::json& j, const ReceiveConnector& c);
+void from_json(const nlohmann::json& j, ReceiveConnector& c);
+void to_json(nlohmann::json& j, const SendConnector& c);
+void from_json(const nlohmann::json& j, SendConnector& c);
+
+// "127.0.0.1:25", "[::]:25", ":25" (all addresses) -> Binding.
+Result<Binding> parse_binding(std::string_view text);
 
 }  // namespace starling::core

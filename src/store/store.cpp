@@ -6,92 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <nlohmann/json.hpp>
-
-namespace starling::core {
-
-// JSON form of a receive connector, with EXCHANGE-MODEL.md's property names.
-void to_json(nlohmann::json& j, const Binding& b) { j = format_binding(b); }
-
-void to_json(nlohmann::json& j, const ReceiveConnector& c) {
-  j = nlohmann::json{
-      {"Name", c.name},
-      {"Bindings", c.bindings},
-      {"RemoteIPRanges", c.remote_ip_ranges},
-      {"Fqdn", c.fqdn},
-      {"AuthMechanism", c.auth_mechanism},
-      {"PermissionGroups", c.permission_groups},
-      {"RequireTLS", c.require_tls},
-      {"TlsCertificateName", c.tls_certificate_name},
-      {"Banner", c.banner},
-      {"MaxMessageSize", c.max_message_size},
-      {"MaxRecipientsPerMessage", c.max_recipients_per_message},
-      {"MaxHeaderSize", c.max_header_size},
-      {"ConnectionTimeout", c.connection_timeout.count()},
-      {"ConnectionInactivityTimeout", c.connection_inactivity_timeout.count()},
-      {"MaxInboundConnection", c.max_inbound_connection},
-      {"MaxInboundConnectionPerSource", c.max_inbound_connection_per_source},
-      {"MaxProtocolErrors", c.max_protocol_errors},
-      {"ProtocolLoggingLevel", c.protocol_logging_verbose ? "Verbose" : "None"},
-      {"Enabled", c.enabled},
-      {"PipeliningEnabled", c.pipelining_enabled},
-      {"EightBitMimeEnabled", c.eight_bit_mime_enabled},
-      {"ChunkingEnabled", c.chunking_enabled},
-      {"SizeEnabled", c.size_enabled},
-      {"EnhancedStatusCodesEnabled", c.enhanced_status_codes_enabled},
-      {"SmtpUtf8Enabled", c.smtp_utf8_enabled},
-  };
-}
-
-Binding parse_binding(const std::string& s) {
-  Binding b;
-  size_t colon = s.rfind(':');
-  std::string host = s.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  b.address = host;
-  b.port = static_cast<uint16_t>(std::stoul(s.substr(colon + 1)));
-  return b;
-}
-
-void from_json(const nlohmann::json& j, ReceiveConnector& c) {
-  c.name = j.at("Name").get<std::string>();
-  c.bindings.clear();
-  for (const auto& b : j.at("Bindings")) c.bindings.push_back(parse_binding(b.get<std::string>()));
-  // Properties added in later versions keep their defaults when absent.
-  auto get = [&](const char* key, auto& field) {
-    if (j.contains(key)) j.at(key).get_to(field);
-  };
-  get("RemoteIPRanges", c.remote_ip_ranges);
-  get("Fqdn", c.fqdn);
-  get("AuthMechanism", c.auth_mechanism);
-  get("PermissionGroups", c.permission_groups);
-  get("RequireTLS", c.require_tls);
-  get("TlsCertificateName", c.tls_certificate_name);
-  get("Banner", c.banner);
-  get("MaxMessageSize", c.max_message_size);
-  get("MaxRecipientsPerMessage", c.max_recipients_per_message);
-  get("MaxHeaderSize", c.max_header_size);
-  if (j.contains("ConnectionTimeout")) c.connection_timeout = std::chrono::seconds(j.at("ConnectionTimeout").get<int64_t>());
-  if (j.contains("ConnectionInactivityTimeout")) c.connection_inactivity_timeout = std::chrono::seconds(j.at("ConnectionInactivityTimeout").get<int64_t>());
-  get("MaxInboundConnection", c.max_inbound_connection);
-  get("MaxInboundConnectionPerSource", c.max_inbound_connection_per_source);
-  get("MaxProtocolErrors", c.max_protocol_errors);
-  if (j.contains("ProtocolLoggingLevel")) c.protocol_logging_verbose = j.at("ProtocolLoggingLevel") == "Verbose";
-  get("Enabled", c.enabled);
-  get("PipeliningEnabled", c.pipelining_enabled);
-  get("EightBitMimeEnabled", c.eight_bit_mime_enabled);
-  get("ChunkingEnabled", c.chunking_enabled);
-  get("SizeEnabled", c.size_enabled);
-  get("EnhancedStatusCodesEnabled", c.enhanced_status_codes_enabled);
-  get("SmtpUtf8Enabled", c.smtp_utf8_enabled);
-}
-
-}  // namespace starling::core
 
 namespace starling::store {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 // Each entry moves the schema from version i to i+1.
 constexpr const char* kMigrations[] = {
@@ -110,6 +31,20 @@ constexpr const char* kMigrations[] = {
       added_at INTEGER NOT NULL DEFAULT (strftime('%s','now')));
     INSERT INTO settings VALUES ('generation', '0');
     )sql",
+    R"sql(
+    ALTER TABLE certificates ADD COLUMN request_pem TEXT NOT NULL DEFAULT '';
+    CREATE TABLE send_connectors (name TEXT PRIMARY KEY COLLATE NOCASE, properties TEXT NOT NULL);
+    CREATE TABLE trusted_roots (thumbprint TEXT PRIMARY KEY, certificate_pem TEXT NOT NULL);
+    CREATE TABLE role_assignments (
+      role TEXT NOT NULL, principal_kind TEXT NOT NULL, principal TEXT NOT NULL,
+      PRIMARY KEY (role, principal_kind, principal));
+    CREATE TABLE events (
+      record INTEGER PRIMARY KEY AUTOINCREMENT,
+      time INTEGER NOT NULL, event_id INTEGER NOT NULL, level TEXT NOT NULL,
+      category TEXT NOT NULL, name TEXT NOT NULL, message TEXT NOT NULL,
+      data TEXT NOT NULL, object TEXT NOT NULL);
+    CREATE INDEX events_by_id ON events (event_id, time);
+    )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -122,12 +57,23 @@ auto guarded(F&& f) -> decltype(f()) {
   }
 }
 
+template <typename T>
+Result<std::vector<T>> read_json_table(SQLite::Database& db, const char* sql) {
+  return guarded([&]() -> Result<std::vector<T>> {
+    std::vector<T> out;
+    SQLite::Statement q(db, sql);
+    while (q.executeStep()) {
+      out.push_back(nlohmann::json::parse(q.getColumn(0).getString()).get<T>());
+    }
+    return out;
+  });
+}
+
 }  // namespace
 
 Store::Store(const std::filesystem::path& file, int flags) : db_(file.string(), flags, 5000) {
   db_.exec("PRAGMA journal_mode=WAL");
   db_.exec("PRAGMA synchronous=FULL");
-  db_.exec("PRAGMA foreign_keys=ON");
 }
 
 Result<std::unique_ptr<Store>> Store::create(const std::filesystem::path& file) {
@@ -163,6 +109,7 @@ Result<void> Store::migrate() {
       return make_error("the store was written by a newer Starling (schema " +
                         std::to_string(version) + ")");
     }
+    if (version == kSchemaVersion) return {};
     for (; version < kSchemaVersion; ++version) db_.exec(kMigrations[version]);
     db_.exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
     tx.commit();
@@ -170,14 +117,62 @@ Result<void> Store::migrate() {
   });
 }
 
-void Store::bump_generation() {
-  db_.exec("UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'");
+Result<void> Store::in_transaction(const std::function<Result<void>()>& f) {
+  if (in_transaction_) return f();
+  return guarded([&]() -> Result<void> {
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    in_transaction_ = true;
+    changed_ = false;
+    Result<void> r = make_error("interrupted");
+    try {
+      r = f();
+    } catch (...) {
+      in_transaction_ = false;
+      throw;
+    }
+    in_transaction_ = false;
+    if (!r) return r;  // the Transaction's destructor rolls back
+    if (changed_) {
+      db_.exec("UPDATE settings SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'");
+    }
+    tx.commit();
+    return {};
+  });
+}
+
+Result<void> Store::write(const std::function<void()>& f) {
+  if (in_transaction_) {
+    return guarded([&]() -> Result<void> {
+      f();
+      changed_ = true;
+      return {};
+    });
+  }
+  return in_transaction([&]() -> Result<void> { return write(f); });
 }
 
 Result<int64_t> Store::generation() {
   return guarded([&]() -> Result<int64_t> {
     return static_cast<int64_t>(
         std::stoll(db_.execAndGet("SELECT value FROM settings WHERE key='generation'").getString()));
+  });
+}
+
+Result<std::optional<std::string>> Store::setting(const std::string& key) {
+  return guarded([&]() -> Result<std::optional<std::string>> {
+    SQLite::Statement q(db_, "SELECT value FROM settings WHERE key = ?");
+    q.bind(1, key);
+    if (!q.executeStep()) return std::optional<std::string>{};
+    return std::optional<std::string>(q.getColumn(0).getString());
+  });
+}
+
+Result<void> Store::set_setting(const std::string& key, const std::string& value) {
+  return write([&] {
+    SQLite::Statement q(db_, "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)");
+    q.bind(1, key);
+    q.bind(2, value);
+    q.exec();
   });
 }
 
@@ -201,45 +196,87 @@ Result<core::ServerSettings> Store::server_settings() {
 }
 
 Result<void> Store::set_server_settings(const core::ServerSettings& s) {
-  return guarded([&]() -> Result<void> {
-    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement q(db_, "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)");
+  return in_transaction([&]() -> Result<void> {
     for (auto [k, v] : {std::pair{"server_name", &s.server_name}, {"fqdn", &s.fqdn},
                         {"admin_group", &s.admin_group}, {"mode", &s.mode}}) {
-      q.bind(1, k);
-      q.bind(2, *v);
-      q.exec();
-      q.reset();
+      if (auto r = set_setting(k, *v); !r) return r;
     }
-    bump_generation();
-    tx.commit();
     return {};
   });
 }
 
+// --- connectors ------------------------------------------------------------------------------
+
 Result<std::vector<core::ReceiveConnector>> Store::receive_connectors() {
-  return guarded([&]() -> Result<std::vector<core::ReceiveConnector>> {
-    std::vector<core::ReceiveConnector> out;
-    SQLite::Statement q(db_, "SELECT properties FROM receive_connectors ORDER BY name");
-    while (q.executeStep()) {
-      out.push_back(nlohmann::json::parse(q.getColumn(0).getString()).get<core::ReceiveConnector>());
-    }
-    return out;
-  });
+  return read_json_table<core::ReceiveConnector>(
+      db_, "SELECT properties FROM receive_connectors ORDER BY name");
 }
 
 Result<void> Store::add_receive_connector(const core::ReceiveConnector& c) {
-  return guarded([&]() -> Result<void> {
-    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+  return write([&] {
     SQLite::Statement q(db_, "INSERT INTO receive_connectors (name, properties) VALUES (?, ?)");
     q.bind(1, c.name);
     q.bind(2, nlohmann::json(c).dump());
     q.exec();
-    bump_generation();
-    tx.commit();
-    return {};
   });
 }
+
+Result<void> Store::replace_receive_connector(const std::string& name, const core::ReceiveConnector& c) {
+  return write([&] {
+    SQLite::Statement q(db_, "UPDATE receive_connectors SET name = ?, properties = ? WHERE name = ?");
+    q.bind(1, c.name);
+    q.bind(2, nlohmann::json(c).dump());
+    q.bind(3, name);
+    if (q.exec() != 1) throw std::runtime_error("no receive connector named " + name);
+  });
+}
+
+Result<bool> Store::remove_receive_connector(const std::string& name) {
+  bool found = false;
+  auto r = write([&] {
+    SQLite::Statement q(db_, "DELETE FROM receive_connectors WHERE name = ?");
+    q.bind(1, name);
+    found = q.exec() == 1;
+  });
+  if (!r) return std::move(r).take_error();
+  return found;
+}
+
+Result<std::vector<core::SendConnector>> Store::send_connectors() {
+  return read_json_table<core::SendConnector>(db_, "SELECT properties FROM send_connectors ORDER BY name");
+}
+
+Result<void> Store::add_send_connector(const core::SendConnector& c) {
+  return write([&] {
+    SQLite::Statement q(db_, "INSERT INTO send_connectors (name, properties) VALUES (?, ?)");
+    q.bind(1, c.name);
+    q.bind(2, nlohmann::json(c).dump());
+    q.exec();
+  });
+}
+
+Result<void> Store::replace_send_connector(const std::string& name, const core::SendConnector& c) {
+  return write([&] {
+    SQLite::Statement q(db_, "UPDATE send_connectors SET name = ?, properties = ? WHERE name = ?");
+    q.bind(1, c.name);
+    q.bind(2, nlohmann::json(c).dump());
+    q.bind(3, name);
+    if (q.exec() != 1) throw std::runtime_error("no send connector named " + name);
+  });
+}
+
+Result<bool> Store::remove_send_connector(const std::string& name) {
+  bool found = false;
+  auto r = write([&] {
+    SQLite::Statement q(db_, "DELETE FROM send_connectors WHERE name = ?");
+    q.bind(1, name);
+    found = q.exec() == 1;
+  });
+  if (!r) return std::move(r).take_error();
+  return found;
+}
+
+// --- accepted domains ------------------------------------------------------------------------
 
 Result<std::vector<std::string>> Store::accepted_domains() {
   return guarded([&]() -> Result<std::vector<std::string>> {
@@ -251,57 +288,60 @@ Result<std::vector<std::string>> Store::accepted_domains() {
 }
 
 Result<void> Store::add_accepted_domain(const std::string& domain) {
-  return guarded([&]() -> Result<void> {
-    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+  return write([&] {
     SQLite::Statement q(db_, "INSERT INTO accepted_domains (name) VALUES (?)");
     q.bind(1, domain);
     q.exec();
-    bump_generation();
-    tx.commit();
-    return {};
   });
 }
 
-Result<std::vector<StoredCertificate>> Store::certificates() {
-  return guarded([&]() -> Result<std::vector<StoredCertificate>> {
-    std::vector<StoredCertificate> out;
-    SQLite::Statement q(db_,
-                        "SELECT thumbprint, certificate_pem, key_pem, services, friendly_name, "
-                        "private_key_exportable, root_ca_type FROM certificates ORDER BY added_at");
+Result<bool> Store::remove_accepted_domain(const std::string& domain) {
+  bool found = false;
+  auto r = write([&] {
+    SQLite::Statement q(db_, "DELETE FROM accepted_domains WHERE name = ?");
+    q.bind(1, domain);
+    found = q.exec() == 1;
+  });
+  if (!r) return std::move(r).take_error();
+  return found;
+}
+
+// --- roles -----------------------------------------------------------------------------------
+
+Result<std::vector<RoleAssignment>> Store::role_assignments() {
+  return guarded([&]() -> Result<std::vector<RoleAssignment>> {
+    std::vector<RoleAssignment> out;
+    SQLite::Statement q(db_, "SELECT role, principal_kind, principal FROM role_assignments "
+                             "ORDER BY role, principal_kind, principal");
     while (q.executeStep()) {
-      StoredCertificate c;
-      c.thumbprint = q.getColumn(0).getString();
-      c.certificate_pem = q.getColumn(1).getString();
-      c.key_pem = q.getColumn(2).getString();
-      c.services = static_cast<core::Services>(q.getColumn(3).getInt64());
-      c.friendly_name = q.getColumn(4).getString();
-      c.private_key_exportable = q.getColumn(5).getInt() != 0;
-      c.root_ca_type = q.getColumn(6).getString();
-      out.push_back(std::move(c));
+      out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString()});
     }
     return out;
   });
 }
 
-Result<void> Store::add_certificate(const StoredCertificate& c) {
-  return guarded([&]() -> Result<void> {
-    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement q(db_,
-                        "INSERT INTO certificates (thumbprint, certificate_pem, key_pem, services, "
-                        "friendly_name, private_key_exportable, root_ca_type) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)");
-    q.bind(1, c.thumbprint);
-    q.bind(2, c.certificate_pem);
-    q.bind(3, c.key_pem);
-    q.bind(4, static_cast<int64_t>(c.services));
-    q.bind(5, c.friendly_name);
-    q.bind(6, c.private_key_exportable ? 1 : 0);
-    q.bind(7, c.root_ca_type);
+Result<void> Store::add_role_assignment(const RoleAssignment& r) {
+  return write([&] {
+    SQLite::Statement q(db_, "INSERT INTO role_assignments VALUES (?, ?, ?)");
+    q.bind(1, r.role);
+    q.bind(2, r.principal_kind);
+    q.bind(3, r.principal);
     q.exec();
-    bump_generation();
-    tx.commit();
-    return {};
   });
+}
+
+Result<bool> Store::remove_role_assignment(const RoleAssignment& r) {
+  bool found = false;
+  auto res = write([&] {
+    SQLite::Statement q(db_, "DELETE FROM role_assignments WHERE role = ? AND principal_kind = ? "
+                             "AND principal = ?");
+    q.bind(1, r.role);
+    q.bind(2, r.principal_kind);
+    q.bind(3, r.principal);
+    found = q.exec() == 1;
+  });
+  if (!res) return std::move(res).take_error();
+  return found;
 }
 
 }  // namespace starling::store

@@ -1,13 +1,16 @@
-// The configuration store: one SQLite file (mode 0600) holding server settings, receive
-// connectors, accepted domains and certificates with their private keys. Every write is one
-// transaction and bumps a generation counter, so readers can tell when to re-read.
-// Thread safety: one Store per thread; SQLite serializes writers across processes.
+// The configuration store: one SQLite file (mode 0600) holding server settings, connectors,
+// accepted domains, certificates with their private keys, trusted roots, role assignments and
+// the event log. A management command runs in one transaction (in_transaction): all of its
+// writes commit together or none do. Every committed change bumps a generation counter, so a
+// reader can tell when to re-read. Thread safety: one Store per thread.
 #pragma once
 
 #include <SQLiteCpp/Database.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,12 +22,37 @@ namespace starling::store {
 
 struct StoredCertificate {
   std::string thumbprint;
-  std::string certificate_pem;  // the certificate, then any chain certificates
+  std::string certificate_pem;  // the certificate, then its chain; empty for a pending request
   std::string key_pem;          // empty when the store holds no key
+  std::string request_pem;      // PKCS#10, for a pending request
   core::Services services = 0;
   std::string friendly_name;
   bool private_key_exportable = false;
   std::string root_ca_type = "None";
+  int64_t added_at = 0;         // Unix time
+};
+
+struct RoleAssignment {
+  std::string role;            // ViewOnlyAdministrator, ServerAdministrator, OrganizationAdministrator
+  std::string principal_kind;  // "User" or "Group"
+  std::string principal;       // Unix user or group name
+};
+
+struct EventRecord {
+  int64_t record = 0;          // increasing, assigned by the store
+  int64_t time = 0;            // Unix time
+  int event_id = 0;
+  std::string level, category, name, message;
+  std::string data_json;       // the fields, as a JSON object
+  std::string object;          // what the event is about (suppression key)
+};
+
+struct EventQuery {
+  std::optional<int> event_id;
+  std::optional<std::string> level;
+  std::optional<std::string> category;
+  std::optional<int64_t> since;  // Unix time
+  std::optional<int> newest;     // only the N most recent
 };
 
 class Store {
@@ -33,19 +61,44 @@ class Store {
   static Result<std::unique_ptr<Store>> create(const std::filesystem::path& file);
   static Result<std::unique_ptr<Store>> open(const std::filesystem::path& file);
 
+  // Runs `f` as one transaction; commits when it returns success, rolls back otherwise.
+  Result<void> in_transaction(const std::function<Result<void>()>& f);
+
   Result<core::ServerSettings> server_settings();
   Result<void> set_server_settings(const core::ServerSettings& s);
+  Result<std::optional<std::string>> setting(const std::string& key);
+  Result<void> set_setting(const std::string& key, const std::string& value);
 
   Result<std::vector<core::ReceiveConnector>> receive_connectors();
-  Result<void> add_receive_connector(const core::ReceiveConnector& c);
+  Result<void> add_receive_connector(const core::ReceiveConnector& c);  // refuses a duplicate name
+  Result<void> replace_receive_connector(const std::string& name, const core::ReceiveConnector& c);
+  Result<bool> remove_receive_connector(const std::string& name);
+
+  Result<std::vector<core::SendConnector>> send_connectors();
+  Result<void> add_send_connector(const core::SendConnector& c);
+  Result<void> replace_send_connector(const std::string& name, const core::SendConnector& c);
+  Result<bool> remove_send_connector(const std::string& name);
 
   Result<std::vector<std::string>> accepted_domains();
   Result<void> add_accepted_domain(const std::string& domain);
+  Result<bool> remove_accepted_domain(const std::string& domain);
 
   Result<std::vector<StoredCertificate>> certificates();
   Result<void> add_certificate(const StoredCertificate& c);
+  Result<void> update_certificate(const StoredCertificate& c);  // by thumbprint
+  Result<bool> remove_certificate(const std::string& thumbprint);
 
-  // Increases with every committed change.
+  Result<std::vector<std::string>> trusted_roots();  // PEM
+  Result<void> add_trusted_root(const std::string& thumbprint, const std::string& pem);
+
+  Result<std::vector<RoleAssignment>> role_assignments();
+  Result<void> add_role_assignment(const RoleAssignment& r);
+  Result<bool> remove_role_assignment(const RoleAssignment& r);
+
+  Result<int64_t> add_event(const EventRecord& e);  // returns the record number
+  Result<std::vector<EventRecord>> events(const EventQuery& q);
+
+  // Increases with every committed change to the configuration (events do not count).
   Result<int64_t> generation();
 
   SQLite::Database& db() { return db_; }
@@ -53,9 +106,13 @@ class Store {
  private:
   explicit Store(const std::filesystem::path& file, int flags);
   Result<void> migrate();
-  void bump_generation();
+  // Runs a configuration write: inside in_transaction() as part of it, otherwise as its own
+  // transaction. Either way the generation is bumped once per transaction.
+  Result<void> write(const std::function<void()>& f);
 
   SQLite::Database db_;
+  bool in_transaction_ = false;
+  bool changed_ = false;
 };
 
 }  // namespace starling::store

@@ -68,3 +68,55 @@ TEST(Store, OpenMissingStoreSaysRunSetup) {
 
 }  // namespace
 }  // namespace starling::store
+
+namespace starling::store {
+namespace {
+
+TEST(Store, TransactionIsAllOrNothing) {
+  TempDir dir;
+  auto s = Store::create(dir.path / "starling.db");
+  ASSERT_TRUE(s);
+  Store& st = **s;
+  int64_t g0 = *st.generation();
+  auto r = st.in_transaction([&]() -> Result<void> {
+    if (auto a = st.add_accepted_domain("a.test"); !a) return a;
+    if (auto b = st.add_accepted_domain("b.test"); !b) return b;
+    return make_error("the command failed after two writes");
+  });
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(st.accepted_domains()->empty());
+  EXPECT_EQ(*st.generation(), g0);
+  ASSERT_TRUE(st.in_transaction([&]() -> Result<void> {
+    if (auto a = st.add_accepted_domain("a.test"); !a) return a;
+    return st.add_accepted_domain("b.test");
+  }));
+  EXPECT_EQ(st.accepted_domains()->size(), 2u);
+  EXPECT_EQ(*st.generation(), g0 + 1) << "one bump per transaction";
+}
+
+TEST(Store, EventsFilterAndNewest) {
+  TempDir dir;
+  auto s = Store::create(dir.path / "starling.db");
+  Store& st = **s;
+  for (int i = 0; i < 5; ++i) {
+    EventRecord e;
+    e.time = 1000 + i;
+    e.event_id = i % 2 ? 12014 : 12002;
+    e.level = i % 2 ? "Warning" : "Information";
+    e.category = "TransportService";
+    e.name = "x";
+    e.message = "m" + std::to_string(i);
+    e.data_json = "{}";
+    ASSERT_TRUE(st.add_event(e));
+  }
+  EXPECT_EQ(st.events({.event_id = 12014})->size(), 2u);
+  EXPECT_EQ(st.events({.level = "warning"})->size(), 2u);
+  auto newest = st.events({.newest = 2});
+  ASSERT_EQ(newest->size(), 2u);
+  EXPECT_EQ((*newest)[0].message, "m3");
+  EXPECT_EQ((*newest)[1].message, "m4");
+  EXPECT_EQ(st.events({.since = 1003})->size(), 2u);
+}
+
+}  // namespace
+}  // namespace starling::store

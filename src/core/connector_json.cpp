@@ -1,0 +1,154 @@
+#include <arpa/inet.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/connector.hpp"
+
+namespace starling::core {
+namespace {
+
+// Reads `key` into `field` when present. Type errors throw nlohmann::json::type_error, which
+// the callers turn into "property X: ..." messages.
+template <typename T>
+void read(const nlohmann::json& j, const char* key, T& field) {
+  if (j.contains(key)) j.at(key).get_to(field);
+}
+
+void read_seconds(const nlohmann::json& j, const char* key, std::chrono::seconds& field) {
+  if (j.contains(key)) field = std::chrono::seconds(j.at(key).get<int64_t>());
+}
+
+}  // namespace
+
+Result<Binding> parse_binding(std::string_view text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == text.size()) {
+    return make_error("binding '" + std::string(text) + "': expected IP:PORT, e.g. 0.0.0.0:25 or [::]:25");
+  }
+  std::string host(text.substr(0, colon));
+  if (!host.empty() && host.front() == '[') {
+    if (host.back() != ']') return make_error("binding '" + std::string(text) + "': unbalanced [ ]");
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "0.0.0.0";
+  in_addr a4{};
+  in6_addr a6{};
+  if (inet_pton(AF_INET, host.c_str(), &a4) != 1 && inet_pton(AF_INET6, host.c_str(), &a6) != 1) {
+    return make_error("binding '" + std::string(text) + "': '" + host + "' is not an IP address");
+  }
+  std::string port(text.substr(colon + 1));
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) > 65535) {
+    return make_error("binding '" + std::string(text) + "': port must be 0-65535");
+  }
+  return Binding{host, static_cast<uint16_t>(std::stoul(port))};
+}
+
+void to_json(nlohmann::json& j, const ReceiveConnector& c) {
+  std::vector<std::string> bindings;
+  for (const auto& b : c.bindings) bindings.push_back(format_binding(b));
+  j = nlohmann::json{
+      {"Name", c.name},
+      {"Bindings", bindings},
+      {"RemoteIPRanges", c.remote_ip_ranges},
+      {"Fqdn", c.fqdn},
+      {"AuthMechanism", c.auth_mechanism},
+      {"PermissionGroups", c.permission_groups},
+      {"RequireTLS", c.require_tls},
+      {"TlsCertificateName", c.tls_certificate_name},
+      {"Banner", c.banner},
+      {"MaxMessageSize", c.max_message_size},
+      {"MaxRecipientsPerMessage", c.max_recipients_per_message},
+      {"MaxHeaderSize", c.max_header_size},
+      {"ConnectionTimeout", c.connection_timeout.count()},
+      {"ConnectionInactivityTimeout", c.connection_inactivity_timeout.count()},
+      {"MaxInboundConnection", c.max_inbound_connection},
+      {"MaxInboundConnectionPerSource", c.max_inbound_connection_per_source},
+      {"MaxProtocolErrors", c.max_protocol_errors},
+      {"ProtocolLoggingLevel", c.protocol_logging_verbose ? "Verbose" : "None"},
+      {"Enabled", c.enabled},
+      {"PipeliningEnabled", c.pipelining_enabled},
+      {"EightBitMimeEnabled", c.eight_bit_mime_enabled},
+      {"ChunkingEnabled", c.chunking_enabled},
+      {"SizeEnabled", c.size_enabled},
+      {"EnhancedStatusCodesEnabled", c.enhanced_status_codes_enabled},
+      {"SmtpUtf8Enabled", c.smtp_utf8_enabled},
+  };
+}
+
+void from_json(const nlohmann::json& j, ReceiveConnector& c) {
+  read(j, "Name", c.name);
+  if (j.contains("Bindings")) {
+    c.bindings.clear();
+    for (const auto& b : j.at("Bindings")) {
+      auto parsed = parse_binding(b.get<std::string>());
+      if (!parsed) throw std::invalid_argument(parsed.error());
+      c.bindings.push_back(*parsed);
+    }
+  }
+  read(j, "RemoteIPRanges", c.remote_ip_ranges);
+  read(j, "Fqdn", c.fqdn);
+  read(j, "AuthMechanism", c.auth_mechanism);
+  read(j, "PermissionGroups", c.permission_groups);
+  read(j, "RequireTLS", c.require_tls);
+  read(j, "TlsCertificateName", c.tls_certificate_name);
+  read(j, "Banner", c.banner);
+  read(j, "MaxMessageSize", c.max_message_size);
+  read(j, "MaxRecipientsPerMessage", c.max_recipients_per_message);
+  read(j, "MaxHeaderSize", c.max_header_size);
+  read_seconds(j, "ConnectionTimeout", c.connection_timeout);
+  read_seconds(j, "ConnectionInactivityTimeout", c.connection_inactivity_timeout);
+  read(j, "MaxInboundConnection", c.max_inbound_connection);
+  read(j, "MaxInboundConnectionPerSource", c.max_inbound_connection_per_source);
+  read(j, "MaxProtocolErrors", c.max_protocol_errors);
+  if (j.contains("ProtocolLoggingLevel")) {
+    c.protocol_logging_verbose = j.at("ProtocolLoggingLevel").get<std::string>() == "Verbose";
+  }
+  read(j, "Enabled", c.enabled);
+  read(j, "PipeliningEnabled", c.pipelining_enabled);
+  read(j, "EightBitMimeEnabled", c.eight_bit_mime_enabled);
+  read(j, "ChunkingEnabled", c.chunking_enabled);
+  read(j, "SizeEnabled", c.size_enabled);
+  read(j, "EnhancedStatusCodesEnabled", c.enhanced_status_codes_enabled);
+  read(j, "SmtpUtf8Enabled", c.smtp_utf8_enabled);
+}
+
+void to_json(nlohmann::json& j, const SendConnector& c) {
+  j = nlohmann::json{
+      {"Name", c.name},
+      {"AddressSpaces", c.address_spaces},
+      {"SmartHosts", c.smart_hosts},
+      {"DNSRoutingEnabled", c.dns_routing_enabled},
+      {"Port", c.port},
+      {"Fqdn", c.fqdn},
+      {"RequireTLS", c.require_tls},
+      {"IgnoreSTARTTLS", c.ignore_starttls},
+      {"TlsAuthLevel", c.tls_auth_level},
+      {"TlsDomain", c.tls_domain},
+      {"TlsCertificateName", c.tls_certificate_name},
+      {"MaxMessageSize", c.max_message_size},
+      {"ConnectionInactivityTimeout", c.connection_inactivity_timeout.count()},
+      {"Enabled", c.enabled},
+      {"SourceTransportServers", c.source_transport_servers},
+  };
+}
+
+void from_json(const nlohmann::json& j, SendConnector& c) {
+  read(j, "Name", c.name);
+  read(j, "AddressSpaces", c.address_spaces);
+  read(j, "SmartHosts", c.smart_hosts);
+  read(j, "DNSRoutingEnabled", c.dns_routing_enabled);
+  read(j, "Port", c.port);
+  read(j, "Fqdn", c.fqdn);
+  read(j, "RequireTLS", c.require_tls);
+  read(j, "IgnoreSTARTTLS", c.ignore_starttls);
+  read(j, "TlsAuthLevel", c.tls_auth_level);
+  read(j, "TlsDomain", c.tls_domain);
+  read(j, "TlsCertificateName", c.tls_certificate_name);
+  read(j, "MaxMessageSize", c.max_message_size);
+  read_seconds(j, "ConnectionInactivityTimeout", c.connection_inactivity_timeout);
+  read(j, "Enabled", c.enabled);
+  read(j, "SourceTransportServers", c.source_transport_servers);
+}
+
+}  // namespace starling::core

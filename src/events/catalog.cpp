@@ -1,0 +1,57 @@
+#include "events/catalog.hpp"
+
+#include "core/names.hpp"
+
+namespace starling::events {
+
+namespace {
+
+constexpr EventDefinition kCatalog[] = {
+    {kConfigurationUpdated, Level::kInformation, "TransportService", "ConfigurationUpdated",
+     "The configuration changed ({Change}) and was applied to the running server without a "
+     "restart."},
+    {kStartTlsCertificateNotFound, Level::kWarning, "TransportService",
+     "StartTlsCertificateNotFound",
+     "The {ConnectorKind} connector {Connector} offers STARTTLS but no certificate qualifies for "
+     "{Fqdn}: {Condition}. STARTTLS is not offered until this is fixed. Fix: {Fix}"},
+    {kStartTlsCertificateExpired, Level::kError, "TransportService", "StartTlsCertificateExpired",
+     "The certificate {Thumbprint} selected for the {ConnectorKind} connector {Connector} "
+     "({Fqdn}) expired on {NotAfter}. It is still offered; replace it."},
+    {kStartTlsCertificateExpiresSoon, Level::kWarning, "TransportService",
+     "StartTlsCertificateExpiresSoon",
+     "The certificate {Thumbprint} selected for the {ConnectorKind} connector {Connector} "
+     "({Fqdn}) expires in {HoursRemaining} hours, on {NotAfter}."},
+    {kManagementChange, Level::kInformation, "Management", "ManagementChange",
+     "{User} ran {Command}: {Result}"},
+    {kManagementAccessDenied, Level::kWarning, "Management", "ManagementAccessDenied",
+     "{User} was refused {Command}: it needs the {RequiredRole} role."},
+};
+
+}  // namespace
+
+std::string_view level_name(Level l) {
+  switch (l) {
+    case Level::kInformation: return "Information";
+    case Level::kWarning: return "Warning";
+    case Level::kError: return "Error";
+  }
+  return "?";
+}
+
+std::optional<Level> parse_level(std::string_view s) {
+  for (Level l : {Level::kInformation, Level::kWarning, Level::kError}) {
+    if (core::iequals(s, level_name(l))) return l;
+  }
+  return std::nullopt;
+}
+
+std::span<const EventDefinition> catalog() { return kCatalog; }
+
+const EventDefinition* find_event(int id) {
+  for (const auto& e : kCatalog) {
+    if (e.id == id) return &e;
+  }
+  return nullptr;
+}
+
+}  // namespace starling::events
