@@ -6,10 +6,13 @@
 #include <iostream>
 
 #include "app/setup.hpp"
+#include "app/shell.hpp"
 
 using namespace starling;
 
 int main(int argc, char** argv) {
+  std::string first = argc > 1 ? argv[1] : "";
+  if (argc > 1 && first != "setup" && first != "--help" && first != "-h") return app::run_shell(argc, argv);
   CLI::App app{"starling: manage a Starling transport server"};
   app.require_subcommand(1);
 

@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,8 @@ using Services = uint32_t;
 inline bool has_service(Services s, Service f) { return (s & static_cast<uint32_t>(f)) != 0; }
 // "IMAP, POP, SMTP" / "None".
 std::string format_services(Services s);
+// "SMTP,IMAP" / "IMAP, POP" / "None" -> flags; nullopt for an unknown name or None with others.
+std::optional<Services> parse_services(std::string_view text);
 
 using SysTime = std::chrono::system_clock::time_point;
 

@@ -1,6 +1,57 @@
 #include "core/connector.hpp"
 
+#include <algorithm>
+
+#include "core/names.hpp"
+
 namespace starling::core {
+namespace {
+
+constexpr std::pair<uint32_t, const char*> kAuthNames[] = {
+    {kAuthTls, "Tls"},
+    {kAuthBasic, "BasicAuth"},
+    {kAuthBasicRequireTls, "BasicAuthRequireTLS"},
+    {kAuthExternalAuthoritative, "ExternalAuthoritative"},
+};
+
+}  // namespace
+
+std::string format_auth_mechanism(uint32_t flags) {
+  std::string out;
+  for (auto [flag, name] : kAuthNames) {
+    if (!(flags & flag)) continue;
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out.empty() ? "None" : out;
+}
+
+Result<uint32_t> parse_auth_mechanism(std::string_view text) {
+  uint32_t flags = 0;
+  bool none = false;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string_view item = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (iequals(item, "None")) {
+      none = true;
+    } else {
+      auto it = std::find_if(std::begin(kAuthNames), std::end(kAuthNames),
+                             [&](const auto& n) { return iequals(item, n.second); });
+      if (it == std::end(kAuthNames)) {
+        return make_error("AuthMechanism: unknown value '" + std::string(item) +
+                          "' (None, Tls, BasicAuth, BasicAuthRequireTLS, ExternalAuthoritative)");
+      }
+      flags |= it->first;
+    }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  if (none && flags != 0) return make_error("AuthMechanism: None stands alone");
+  return flags;
+}
 
 std::string format_binding(const Binding& b) {
   if (b.address.find(':') != std::string::npos) {

@@ -18,6 +18,10 @@ enum AuthMechanism : uint32_t {
   kAuthExternalAuthoritative = 8,
 };
 
+// "Tls, BasicAuth" <-> flags. parse_auth_mechanism refuses unknown names and "None" with others.
+std::string format_auth_mechanism(uint32_t flags);
+Result<uint32_t> parse_auth_mechanism(std::string_view text);
+
 struct Binding {
   std::string address;  // "0.0.0.0", "127.0.0.1", "::"
   uint16_t port = 25;
@@ -85,10 +89,10 @@ inline const std::string& effective_fqdn(const ReceiveConnector& c, const Server
 // JSON forms with EXCHANGE-MODEL.md's property names ("Fqdn", "MaxMessageSize", ...): the
 // store keeps connectors this way and the commands show and change them by these names.
 // from_json reads only the keys present, so a partial object updates an existing connector.
-void to_json(nlohmann::json& j, const ReceiveConnector& c);
-void from_json(const nlohmann::json& j, ReceiveConnector& c);
-void to_json(nlohmann::json& j, const SendConnector& c);
-void from_json(const nlohmann::json& j, SendConnector& c);
+void to_json(nlohmann::ordered_json& j, const ReceiveConnector& c);
+void from_json(const nlohmann::ordered_json& j, ReceiveConnector& c);
+void to_json(nlohmann::ordered_json& j, const SendConnector& c);
+void from_json(const nlohmann::ordered_json& j, SendConnector& c);
 
 // "127.0.0.1:25", "[::]:25", ":25" (all addresses) -> Binding.
 Result<Binding> parse_binding(std::string_view text);

@@ -10,11 +10,11 @@ namespace {
 // Reads `key` into `field` when present. Type errors throw nlohmann::json::type_error, which
 // the callers turn into "property X: ..." messages.
 template <typename T>
-void read(const nlohmann::json& j, const char* key, T& field) {
+void read(const nlohmann::ordered_json& j, const char* key, T& field) {
   if (j.contains(key)) j.at(key).get_to(field);
 }
 
-void read_seconds(const nlohmann::json& j, const char* key, std::chrono::seconds& field) {
+void read_seconds(const nlohmann::ordered_json& j, const char* key, std::chrono::seconds& field) {
   if (j.contains(key)) field = std::chrono::seconds(j.at(key).get<int64_t>());
 }
 
@@ -44,15 +44,15 @@ Result<Binding> parse_binding(std::string_view text) {
   return Binding{host, static_cast<uint16_t>(std::stoul(port))};
 }
 
-void to_json(nlohmann::json& j, const ReceiveConnector& c) {
+void to_json(nlohmann::ordered_json& j, const ReceiveConnector& c) {
   std::vector<std::string> bindings;
   for (const auto& b : c.bindings) bindings.push_back(format_binding(b));
-  j = nlohmann::json{
+  j = nlohmann::ordered_json{
       {"Name", c.name},
       {"Bindings", bindings},
       {"RemoteIPRanges", c.remote_ip_ranges},
       {"Fqdn", c.fqdn},
-      {"AuthMechanism", c.auth_mechanism},
+      {"AuthMechanism", format_auth_mechanism(c.auth_mechanism)},
       {"PermissionGroups", c.permission_groups},
       {"RequireTLS", c.require_tls},
       {"TlsCertificateName", c.tls_certificate_name},
@@ -76,7 +76,7 @@ void to_json(nlohmann::json& j, const ReceiveConnector& c) {
   };
 }
 
-void from_json(const nlohmann::json& j, ReceiveConnector& c) {
+void from_json(const nlohmann::ordered_json& j, ReceiveConnector& c) {
   read(j, "Name", c.name);
   if (j.contains("Bindings")) {
     c.bindings.clear();
@@ -88,7 +88,16 @@ void from_json(const nlohmann::json& j, ReceiveConnector& c) {
   }
   read(j, "RemoteIPRanges", c.remote_ip_ranges);
   read(j, "Fqdn", c.fqdn);
-  read(j, "AuthMechanism", c.auth_mechanism);
+  if (j.contains("AuthMechanism")) {
+    const auto& v = j.at("AuthMechanism");
+    if (v.is_number()) {
+      c.auth_mechanism = v.get<uint32_t>();
+    } else {
+      auto parsed = parse_auth_mechanism(v.get<std::string>());
+      if (!parsed) throw std::invalid_argument(parsed.error());
+      c.auth_mechanism = *parsed;
+    }
+  }
   read(j, "PermissionGroups", c.permission_groups);
   read(j, "RequireTLS", c.require_tls);
   read(j, "TlsCertificateName", c.tls_certificate_name);
@@ -113,8 +122,8 @@ void from_json(const nlohmann::json& j, ReceiveConnector& c) {
   read(j, "SmtpUtf8Enabled", c.smtp_utf8_enabled);
 }
 
-void to_json(nlohmann::json& j, const SendConnector& c) {
-  j = nlohmann::json{
+void to_json(nlohmann::ordered_json& j, const SendConnector& c) {
+  j = nlohmann::ordered_json{
       {"Name", c.name},
       {"AddressSpaces", c.address_spaces},
       {"SmartHosts", c.smart_hosts},
@@ -133,7 +142,7 @@ void to_json(nlohmann::json& j, const SendConnector& c) {
   };
 }
 
-void from_json(const nlohmann::json& j, SendConnector& c) {
+void from_json(const nlohmann::ordered_json& j, SendConnector& c) {
   read(j, "Name", c.name);
   read(j, "AddressSpaces", c.address_spaces);
   read(j, "SmartHosts", c.smart_hosts);

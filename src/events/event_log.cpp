@@ -41,7 +41,23 @@ bool EventLog::log(int id, const std::string& object, const Fields& fields, int6
     if (same_config && now - it->second.when < suppression) return false;
   }
   last_[key] = {now, generation};
+  write(*def, object, fields, now);
+  return true;
+}
 
+void EventLog::record(int id, const std::string& object, const Fields& fields) {
+  const EventDefinition* def = find_event(id);
+  if (!def) {
+    log_line("event log: unknown event " + std::to_string(id) + " (a bug)");
+    return;
+  }
+  write(*def, object, fields, clock());
+}
+
+void EventLog::write(const EventDefinition& event, const std::string& object, const Fields& fields,
+                     std::chrono::system_clock::time_point now) {
+  const EventDefinition* def = &event;
+  int id = event.id;
   std::string message = render(def->message, fields);
   nlohmann::ordered_json data = nlohmann::ordered_json::object();
   for (const auto& [k, v] : fields) data[k] = v;
@@ -61,7 +77,6 @@ bool EventLog::log(int id, const std::string& object, const Fields& fields, int6
       log_line("event log: cannot store event " + std::to_string(id) + ": " + added.error());
     }
   }
-  return true;
 }
 
 }  // namespace starling::events

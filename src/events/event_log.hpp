@@ -34,12 +34,17 @@ class EventLog {
   // Logs event `id` about `object`. `config_generation` is the store generation the event was
   // computed from. Returns false when suppressed.
   bool log(int id, const std::string& object, const Fields& fields, int64_t config_generation = -1);
+  // Logs without suppression: an audit record (who changed what) is never a repeat.
+  void record(int id, const std::string& object, const Fields& fields);
 
  private:
   struct Last {
     std::chrono::system_clock::time_point when;
     int64_t generation;
   };
+  void write(const EventDefinition& def, const std::string& object, const Fields& fields,
+             std::chrono::system_clock::time_point now);
+
   store::Store* store_;
   std::map<std::pair<int, std::string>, Last> last_;
 };

@@ -63,7 +63,7 @@ Result<std::vector<T>> read_json_table(SQLite::Database& db, const char* sql) {
     std::vector<T> out;
     SQLite::Statement q(db, sql);
     while (q.executeStep()) {
-      out.push_back(nlohmann::json::parse(q.getColumn(0).getString()).get<T>());
+      out.push_back(nlohmann::ordered_json::parse(q.getColumn(0).getString()).get<T>());
     }
     return out;
   });
@@ -216,7 +216,7 @@ Result<void> Store::add_receive_connector(const core::ReceiveConnector& c) {
   return write([&] {
     SQLite::Statement q(db_, "INSERT INTO receive_connectors (name, properties) VALUES (?, ?)");
     q.bind(1, c.name);
-    q.bind(2, nlohmann::json(c).dump());
+    q.bind(2, nlohmann::ordered_json(c).dump());
     q.exec();
   });
 }
@@ -225,7 +225,7 @@ Result<void> Store::replace_receive_connector(const std::string& name, const cor
   return write([&] {
     SQLite::Statement q(db_, "UPDATE receive_connectors SET name = ?, properties = ? WHERE name = ?");
     q.bind(1, c.name);
-    q.bind(2, nlohmann::json(c).dump());
+    q.bind(2, nlohmann::ordered_json(c).dump());
     q.bind(3, name);
     if (q.exec() != 1) throw std::runtime_error("no receive connector named " + name);
   });
@@ -250,7 +250,7 @@ Result<void> Store::add_send_connector(const core::SendConnector& c) {
   return write([&] {
     SQLite::Statement q(db_, "INSERT INTO send_connectors (name, properties) VALUES (?, ?)");
     q.bind(1, c.name);
-    q.bind(2, nlohmann::json(c).dump());
+    q.bind(2, nlohmann::ordered_json(c).dump());
     q.exec();
   });
 }
@@ -259,7 +259,7 @@ Result<void> Store::replace_send_connector(const std::string& name, const core::
   return write([&] {
     SQLite::Statement q(db_, "UPDATE send_connectors SET name = ?, properties = ? WHERE name = ?");
     q.bind(1, c.name);
-    q.bind(2, nlohmann::json(c).dump());
+    q.bind(2, nlohmann::ordered_json(c).dump());
     q.bind(3, name);
     if (q.exec() != 1) throw std::runtime_error("no send connector named " + name);
   });

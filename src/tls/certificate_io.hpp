@@ -17,6 +17,9 @@ struct SelfSignedRequest {
   std::vector<std::string> domains;  // SAN dNSNames; the CN is added when missing
   KeyType key_type = KeyType::kRsa2048;
   int validity_days = 5 * 365;
+  // A full DN ("CN=mail.contoso.com, O=Contoso, C=US", see distinguished_name.hpp). When set it
+  // replaces CN=common_name, and its CN (if any) is the one added to the domains.
+  std::string subject;
 };
 
 struct KeyAndCertificate {
@@ -26,8 +29,9 @@ struct KeyAndCertificate {
 
 Result<KeyAndCertificate> generate_self_signed(const SelfSignedRequest& request);
 
-// Reads a PEM certificate's properties. `key_pem` (may be empty) is checked against it for
-// HasPrivateKey. Services, FriendlyName and exportability are the store's, not the certificate's.
+// Reads a PEM certificate's properties: all of core::Certificate but Services, FriendlyName,
+// exportability and RootCAType (the store's), and Status and chain_trusted (certificate_status).
+// `key_pem` (may be empty) is checked against it for HasPrivateKey.
 Result<core::Certificate> describe_certificate(const std::string& certificate_pem,
                                                const std::string& key_pem);
 

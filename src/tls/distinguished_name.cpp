@@ -46,7 +46,8 @@ Result<std::vector<Rdn>> split_distinguished_name(std::string_view dn) {
     skip_spaces();
     size_t eq = dn.find('=', i);
     if (eq == std::string_view::npos) {
-      return make_error("expected KEY=value in the subject at \"" + std::string(dn.substr(i)) + "\"");
+      return make_error("expected KEY=value in the subject at \"" + std::string(dn.substr(i)) +
+                        "\"");
     }
     std::string key(dn.substr(i, eq - i));
     while (!key.empty() && is_space(key.back())) key.pop_back();

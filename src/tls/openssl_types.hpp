@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "tls/certificate_io.hpp"
 
 namespace starling::tls {
 
@@ -34,6 +35,13 @@ using Pkcs12Ptr = std::unique_ptr<PKCS12, OpenSslDeleter<PKCS12_free>>;
 using StorePtr = std::unique_ptr<X509_STORE, OpenSslDeleter<X509_STORE_free>>;
 using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, OpenSslDeleter<X509_STORE_CTX_free>>;
 using NamePtr = std::unique_ptr<X509_NAME, OpenSslDeleter<X509_NAME_free>>;
+
+// Memory OpenSSL allocated for us (PEM_read_bio's name, header and data; i2d output).
+struct OpenSslFree {
+  void operator()(void* p) const { OPENSSL_free(p); }
+};
+template <typename T>
+using OpenSslBuffer = std::unique_ptr<T, OpenSslFree>;
 
 // A stack of certificates that frees them with itself.
 struct X509StackFree {
@@ -64,6 +72,9 @@ inline std::string hex_upper(const unsigned char* data, size_t n) {
   }
   return out;
 }
+
+// A new key pair; null on failure.
+PKeyPtr generate_key(KeyType type);
 
 // PEM encodings; empty on failure (the error queue says why).
 std::string certificate_to_pem(X509* cert);

@@ -1,0 +1,504 @@
+// The certificate commands (EXCHANGE-MODEL.md §1): get, new (self-signed or a request), import,
+// enable, export, remove. Files are read and written by the shell with the caller's own rights;
+// the daemon sees only their bytes.
+#include <algorithm>
+
+#include "core/names.hpp"
+#include "core/selection.hpp"
+#include "mgmt/commands.hpp"
+#include "mgmt/values.hpp"
+#include "store/store.hpp"
+#include "tls/certificate_files.hpp"
+#include "tls/certificate_io.hpp"
+#include "tls/certificate_request.hpp"
+#include "tls/certificate_status.hpp"
+#include "tls/request_info.hpp"
+
+namespace starling::mgmt {
+namespace {
+
+constexpr const char* kDefaultSmtpCertificate = "default_smtp_certificate";
+
+struct Entry {
+  store::StoredCertificate stored;
+  core::Certificate props;
+  bool pending() const { return stored.certificate_pem.empty(); }
+};
+
+std::vector<std::string> split_pem(const std::string& pem) {
+  std::vector<std::string> out;
+  static const std::string kBegin = "-----BEGIN CERTIFICATE-----";
+  static const std::string kEnd = "-----END CERTIFICATE-----";
+  size_t pos = 0;
+  while ((pos = pem.find(kBegin, pos)) != std::string::npos) {
+    size_t end = pem.find(kEnd, pos);
+    if (end == std::string::npos) break;
+    out.push_back(pem.substr(pos, end + kEnd.size() - pos) + "\n");
+    pos = end + kEnd.size();
+  }
+  return out;
+}
+
+Result<std::vector<Entry>> load_entries(Context& ctx) {
+  auto stored = ctx.store.certificates();
+  if (!stored) return std::move(stored).take_error();
+  auto roots = ctx.store.trusted_roots();
+  if (!roots) return std::move(roots).take_error();
+  std::vector<Entry> out;
+  for (auto& sc : *stored) {
+    Entry e{sc, {}};
+    if (e.pending()) {
+      auto info = tls::describe_request(sc.request_pem);
+      e.props.thumbprint = sc.thumbprint;
+      e.props.subject = info ? info->subject : "";
+      e.props.domains = info ? info->domains : std::vector<std::string>{};
+      e.props.has_private_key = !sc.key_pem.empty();
+      e.props.status = "PendingRequest";
+      e.props.root_ca_type = "Unknown";
+      e.props.not_before = e.props.not_after = std::chrono::system_clock::from_time_t(sc.added_at);
+    } else {
+      auto d = tls::describe_certificate(sc.certificate_pem, sc.key_pem);
+      if (!d) return make_error("certificate " + sc.thumbprint + " in the store is unreadable: " + d.error());
+      e.props = *d;
+      auto status = tls::check_certificate_status(split_pem(sc.certificate_pem), *roots, ctx.now);
+      e.props.status = status.status;
+      e.props.chain_trusted = status.chain_trusted;
+      e.props.root_ca_type = sc.root_ca_type;
+    }
+    e.props.services = sc.services;
+    e.props.friendly_name = sc.friendly_name;
+    e.props.private_key_exportable = sc.private_key_exportable;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Json present(const core::Certificate& c) {
+  auto t = [](core::SysTime tp) { return format_time(std::chrono::system_clock::to_time_t(tp)); };
+  Json o;
+  o["Thumbprint"] = c.thumbprint;
+  o["Services"] = core::format_services(c.services);
+  o["Subject"] = c.subject;
+  o["Issuer"] = c.issuer;
+  o["CertificateDomains"] = c.domains;
+  o["NotBefore"] = t(c.not_before);
+  o["NotAfter"] = t(c.not_after);
+  o["IsSelfSigned"] = c.is_self_signed;
+  o["HasPrivateKey"] = c.has_private_key;
+  o["PrivateKeyExportable"] = c.private_key_exportable;
+  o["FriendlyName"] = c.friendly_name;
+  o["SerialNumber"] = c.serial_number;
+  o["PublicKeySize"] = c.public_key_size;
+  o["KeyAlgorithm"] = c.key_algorithm;
+  o["SignatureAlgorithm"] = c.signature_algorithm;
+  o["RootCAType"] = c.root_ca_type;
+  o["Status"] = c.status;
+  return o;
+}
+
+const std::vector<std::string> kCertificateColumns{"Thumbprint", "Services", "Subject"};
+
+Result<Entry> find_entry(Context& ctx, const Request& req, std::string_view command) {
+  auto thumb = arg(req, "thumbprint");
+  if (!thumb) thumb = arg(req, "identity");
+  if (!thumb) return make_error(std::string(command) + ": which certificate? (give its thumbprint)");
+  std::string t = *thumb;
+  std::transform(t.begin(), t.end(), t.begin(), ::toupper);
+  auto all = load_entries(ctx);
+  if (!all) return std::move(all).take_error();
+  for (auto& e : *all) {
+    if (e.stored.thumbprint == t) return e;
+  }
+  return make_error("no certificate with thumbprint " + t + " in the store");
+}
+
+bool covers(const core::Certificate& c, const std::string& name) {
+  return std::any_of(c.domains.begin(), c.domains.end(),
+                     [&](const std::string& d) { return core::name_matches(d, name); });
+}
+
+// Offers to make `cert` the default SMTP certificate when it is enabled for SMTP and covers the
+// server FQDN (Exchange's question). --force says yes; without a terminal the default stays.
+Result<void> offer_default(Context& ctx, const Request& req, const core::Certificate& cert, Reply& r) {
+  if (!core::has_service(cert.services, core::Service::kSmtp) || !covers(cert, ctx.settings.fqdn)) return {};
+  auto current = ctx.store.setting(kDefaultSmtpCertificate);
+  if (!current) return std::move(current).take_error();
+  std::string now = current->value_or("");
+  if (now == cert.thumbprint) return {};
+  std::string question = "Overwrite the existing default SMTP certificate" +
+                         (now.empty() ? std::string() : ", " + now + ",") + " with " +
+                         cert.thumbprint + "?";
+  if (req.force || (req.interactive && req.yes) || now.empty()) {
+    if (auto w = ctx.store.set_setting(kDefaultSmtpCertificate, cert.thumbprint); !w) return w;
+    r.messages.push_back("The default SMTP certificate is now " + cert.thumbprint + ".");
+    return {};
+  }
+  if (req.interactive) {
+    r.confirm = question;
+    r.confirm_optional = true;
+    return {};
+  }
+  r.messages.push_back("The default SMTP certificate stays " + now + " (no terminal to ask on; --force replaces it).");
+  return {};
+}
+
+// A pending request has no certificate yet: its thumbprint is the first 40 hex digits of its
+// public key's SHA-256, so it is as stable and unique as a certificate's.
+Result<std::string> pending_request_thumbprint(const std::string& request_pem) {
+  auto id = tls::public_key_id(request_pem);
+  if (!id) return id;
+  std::string t = id->substr(0, 40);
+  std::transform(t.begin(), t.end(), t.begin(), ::toupper);
+  return t;
+}
+
+}  // namespace
+
+// --- get-certificate -------------------------------------------------------------------------
+
+Reply get_certificate(Context& ctx, const Request& req) {
+  if (auto o = only_options(req, {"domain", "thumbprint"}); !o) return failure(kExitUsage, o.error());
+  auto all = load_entries(ctx);
+  if (!all) return failure(kExitFailed, all.error());
+  Reply r;
+  r.default_properties = kCertificateColumns;
+  auto thumb = arg(req, "thumbprint");
+  if (!thumb) thumb = arg(req, "identity");
+  if (thumb) {
+    std::string t = *thumb;
+    std::transform(t.begin(), t.end(), t.begin(), ::toupper);
+    for (const auto& e : *all) {
+      if (e.stored.thumbprint == t) r.objects.push_back(present(e.props));
+    }
+    if (r.objects.empty()) return failure(kExitFailed, "no certificate with thumbprint " + t + " in the store");
+    return r;
+  }
+  if (auto domain = arg(req, "domain")) {
+    // The selection rule's ranking first (the first is the one transport uses), then the other
+    // certificates that list the name but do not qualify.
+    std::vector<core::Certificate> props;
+    for (const auto& e : *all) {
+      if (!e.pending()) props.push_back(e.props);
+    }
+    auto ranked = core::rank_starttls_certificates(props, *domain);
+    for (const core::Certificate* c : ranked) r.objects.push_back(present(*c));
+    for (const auto& c : props) {
+      bool listed = std::any_of(ranked.begin(), ranked.end(), [&](auto* x) { return x->thumbprint == c.thumbprint; });
+      if (!listed && covers(c, *domain)) r.objects.push_back(present(c));
+    }
+    return r;
+  }
+  for (const auto& e : *all) r.objects.push_back(present(e.props));
+  return r;
+}
+
+// --- new-certificate -------------------------------------------------------------------------
+
+Reply new_certificate(Context& ctx, const Request& req) {
+  if (auto o = only_options(req, {"domain", "domainname", "subject", "subjectname", "keytype", "exportable",
+                                  "privatekeyexportable", "services", "friendlyname", "validitydays",
+                                  "request", "generaterequest", "binary", "binaryencoded"});
+      !o) {
+    return failure(kExitUsage, o.error());
+  }
+  std::vector<std::string> domains;
+  for (const char* key : {"domain", "domainname"}) {
+    if (auto it = req.args.find(key); it != req.args.end()) {
+      for (auto& d : as_list(*it)) domains.push_back(d);
+    }
+  }
+  for (const auto& d : domains) {
+    std::string host = d.starts_with("*.") ? d.substr(2) : d;
+    if (!core::is_valid_hostname(host)) return failure(kExitUsage, "--domain: '" + d + "' is not a DNS name");
+  }
+  auto subject = arg(req, "subject");
+  if (!subject) subject = arg(req, "subjectname");
+  // Exchange's defaults: the server's names; with --domain, the first domain is the subject.
+  if (domains.empty()) domains = {ctx.settings.server_name, ctx.settings.fqdn};
+  std::string cn = domains.front();
+  std::string dn = subject ? *subject : "CN=" + cn;
+  tls::KeyType key_type = tls::KeyType::kRsa2048;
+  if (auto kt = arg(req, "keytype")) {
+    static const std::pair<const char*, tls::KeyType> kTypes[] = {
+        {"rsa2048", tls::KeyType::kRsa2048}, {"rsa3072", tls::KeyType::kRsa3072},
+        {"rsa4096", tls::KeyType::kRsa4096}, {"ecdsa-p256", tls::KeyType::kEcdsaP256},
+        {"ecdsa-p384", tls::KeyType::kEcdsaP384}};
+    auto it = std::find_if(std::begin(kTypes), std::end(kTypes), [&](auto& p) { return core::iequals(p.first, *kt); });
+    if (it == std::end(kTypes)) return failure(kExitUsage, "--key-type: rsa2048, rsa3072, rsa4096, ecdsa-p256 or ecdsa-p384");
+    key_type = it->second;
+  }
+  bool exportable = false;
+  for (const char* key : {"exportable", "privatekeyexportable"}) {
+    if (auto v = arg(req, key)) {
+      auto b = parse_bool("--exportable", v->empty() ? "true" : *v);
+      if (!b) return failure(kExitUsage, b.error());
+      exportable = *b;
+    }
+  }
+  std::string friendly = arg(req, "friendlyname").value_or("Starling");
+  if (friendly.size() >= 64) return failure(kExitUsage, "--friendly-name: under 64 characters");
+  int validity = 5 * 365;
+  if (auto v = arg(req, "validitydays")) {
+    auto n = parse_integer("--validity-days", *v);
+    if (!n || *n < 1 || *n > 36500) return failure(kExitUsage, "--validity-days: 1 to 36500");
+    validity = static_cast<int>(*n);
+  }
+  auto request_file = arg(req, "request");
+  if (!request_file) request_file = arg(req, "generaterequest");
+
+  Reply r;
+  r.default_properties = kCertificateColumns;
+  if (request_file) {
+    if (has_arg(req, "services")) return failure(kExitUsage, "--services cannot be used with --request: enable the certificate once it is imported");
+    auto made = tls::make_certificate_request(dn, domains, key_type);
+    if (!made) return failure(kExitFailed, made.error());
+    store::StoredCertificate sc;
+    auto thumbprint = pending_request_thumbprint(made->request_pem);
+    if (!thumbprint) return failure(kExitFailed, thumbprint.error());
+    sc.thumbprint = *thumbprint;
+    sc.key_pem = made->key_pem;
+    sc.request_pem = made->request_pem;
+    sc.friendly_name = friendly;
+    sc.private_key_exportable = exportable;
+    sc.root_ca_type = "Unknown";
+    if (auto w = ctx.store.add_certificate(sc); !w) return failure(kExitFailed, w.error());
+    bool binary = has_arg(req, "binary") || has_arg(req, "binaryencoded");
+    r.file_base64 = to_base64(binary ? made->request_der : made->request_pem);
+    r.messages.push_back("Certificate request for " + dn + " written; it is kept as " + sc.thumbprint +
+                         " (PendingRequest) until import-certificate brings the CA's answer.");
+    r.change = "new certificate request " + sc.thumbprint;
+    return r;
+  }
+  core::Services services = static_cast<core::Services>(core::Service::kSmtp);
+  if (auto s = arg(req, "services")) {
+    auto parsed = core::parse_services(*s);
+    if (!parsed) return failure(kExitUsage, "--services: None, IMAP, POP, UM, IIS, SMTP (comma-separated)");
+    services = *parsed;
+  }
+  tls::SelfSignedRequest ss;
+  ss.common_name = cn;
+  ss.subject = dn;
+  ss.domains = domains;
+  ss.key_type = key_type;
+  ss.validity_days = validity;
+  auto made = tls::generate_self_signed(ss);
+  if (!made) return failure(kExitFailed, made.error());
+  auto props = tls::describe_certificate(made->certificate_pem, made->key_pem);
+  if (!props) return failure(kExitFailed, props.error());
+  store::StoredCertificate sc;
+  sc.thumbprint = props->thumbprint;
+  sc.certificate_pem = made->certificate_pem;
+  sc.key_pem = made->key_pem;
+  sc.services = services;
+  sc.friendly_name = friendly;
+  sc.private_key_exportable = exportable;
+  if (auto w = ctx.store.add_certificate(sc); !w) return failure(kExitFailed, w.error());
+  props->services = services;
+  props->friendly_name = friendly;
+  props->private_key_exportable = exportable;
+  if (auto d = offer_default(ctx, req, *props, r); !d) return failure(kExitFailed, d.error());
+  r.objects.push_back(present(*props));
+  r.change = "new certificate " + sc.thumbprint;
+  return r;
+}
+
+// --- import-certificate ----------------------------------------------------------------------
+
+Reply import_certificate(Context& ctx, const Request& req) {
+  if (auto o = only_options(req, {"filecontent", "password", "trustedroot", "friendlyname", "exportable",
+                                  "privatekeyexportable", "filename", "filedata"});
+      !o) {
+    return failure(kExitUsage, o.error());
+  }
+  auto content = arg(req, "filecontent");
+  if (!content) return failure(kExitUsage, "import-certificate: which file? (import-certificate FILE)");
+  auto bytes = from_base64(*content);
+  if (!bytes) return failure(kExitUsage, bytes.error());
+  auto bundle = tls::read_certificate_file(*bytes, arg(req, "password"));
+  if (!bundle) return failure(kExitFailed, bundle.error());
+  Reply r;
+  r.default_properties = kCertificateColumns;
+
+  if (has_arg(req, "trustedroot")) {
+    for (const auto& pem : bundle->certificates_pem) {
+      if (!tls::is_ca_certificate(pem)) return failure(kExitFailed, "--trusted-root: the file holds a certificate that is not a CA certificate");
+      auto d = tls::describe_certificate(pem, "");
+      if (!d) return failure(kExitFailed, d.error());
+      if (auto w = ctx.store.add_trusted_root(d->thumbprint, pem); !w) {
+        return failure(kExitFailed, "the trusted root " + d->thumbprint + " is already in the store");
+      }
+      r.messages.push_back("Trusted root added: " + d->thumbprint + " " + d->subject);
+    }
+    r.change = "trusted roots added";
+    return r;
+  }
+
+  const std::string& leaf = bundle->certificates_pem.front();
+  std::string chain;
+  for (const auto& pem : bundle->certificates_pem) chain += pem;
+  std::string key = bundle->key_pem;
+  auto all = load_entries(ctx);
+  if (!all) return failure(kExitFailed, all.error());
+  std::string answered;  // the pending request this certificate answers
+  bool exportable = false;
+  std::string friendly = arg(req, "friendlyname").value_or("");
+  if (key.empty()) {
+    auto leaf_id = tls::public_key_id(leaf);
+    for (const auto& e : *all) {
+      if (!e.pending()) continue;
+      auto req_id = tls::public_key_id(e.stored.request_pem);
+      if (leaf_id && req_id && *leaf_id == *req_id) {
+        key = e.stored.key_pem;
+        answered = e.stored.thumbprint;
+        exportable = e.stored.private_key_exportable;
+        if (friendly.empty()) friendly = e.stored.friendly_name;
+      }
+    }
+  }
+  for (const char* k : {"exportable", "privatekeyexportable"}) {
+    if (auto v = arg(req, k)) {
+      auto b = parse_bool("--exportable", v->empty() ? "true" : *v);
+      if (!b) return failure(kExitUsage, b.error());
+      exportable = *b;
+    }
+  }
+  auto props = tls::describe_certificate(leaf, key);
+  if (!props) return failure(kExitFailed, props.error());
+  for (const auto& e : *all) {
+    if (e.stored.thumbprint == props->thumbprint) {
+      return failure(kExitFailed, "certificate " + props->thumbprint + " is already in the store");
+    }
+  }
+  store::StoredCertificate sc;
+  sc.thumbprint = props->thumbprint;
+  sc.certificate_pem = chain;
+  sc.key_pem = key;
+  sc.services = 0;  // imported certificates must be enabled
+  sc.friendly_name = friendly;
+  sc.private_key_exportable = exportable;
+  auto roots = ctx.store.trusted_roots();
+  if (!roots) return failure(kExitFailed, roots.error());
+  auto status = tls::check_certificate_status(bundle->certificates_pem, *roots, ctx.now);
+  sc.root_ca_type = props->is_self_signed ? "None" : (status.chain_trusted ? "ThirdParty" : "Unknown");
+  if (!answered.empty()) {
+    if (auto w = ctx.store.remove_certificate(answered); !w) return failure(kExitFailed, w.error());
+    r.messages.push_back("The certificate answers the pending request " + answered + " and is joined to its key.");
+  }
+  if (auto w = ctx.store.add_certificate(sc); !w) return failure(kExitFailed, w.error());
+  if (!props->has_private_key) r.warnings.push_back("the store holds no private key for " + sc.thumbprint + ": it cannot be used for STARTTLS");
+  if (status.status != "Valid") r.warnings.push_back("certificate status is " + status.status + (status.detail.empty() ? "" : " (" + status.detail + ")"));
+  props->services = 0;
+  props->friendly_name = friendly;
+  props->private_key_exportable = exportable;
+  props->status = status.status;
+  props->root_ca_type = sc.root_ca_type;
+  r.objects.push_back(present(*props));
+  r.messages.push_back("Imported with services None: enable it with 'starling enable-certificate " + sc.thumbprint + " --services SMTP'.");
+  r.change = "imported certificate " + sc.thumbprint;
+  return r;
+}
+
+// --- enable-certificate ----------------------------------------------------------------------
+
+Reply enable_certificate(Context& ctx, const Request& req) {
+  if (auto o = only_options(req, {"thumbprint", "services"}); !o) return failure(kExitUsage, o.error());
+  auto entry = find_entry(ctx, req, "enable-certificate");
+  if (!entry) return failure(kExitFailed, entry.error());
+  auto s = arg(req, "services");
+  if (!s) return failure(kExitUsage, "enable-certificate: --services SMTP[,IMAP,...] is needed");
+  auto services = core::parse_services(*s);
+  if (!services || *services == 0) return failure(kExitUsage, "--services: IMAP, POP, UM, IIS, SMTP (comma-separated)");
+  if (entry->pending()) return failure(kExitFailed, entry->stored.thumbprint + " is a pending request: import the CA's answer first");
+  bool smtp = core::has_service(*services, core::Service::kSmtp);
+  if (smtp && !entry->props.has_private_key) {
+    return failure(kExitFailed, "certificate " + entry->stored.thumbprint + " has no private key in the store: it cannot serve SMTP");
+  }
+  Reply r;
+  if (smtp && entry->props.not_after < ctx.now) {
+    r.warnings.push_back("certificate " + entry->stored.thumbprint + " expired on " +
+                         format_time(std::chrono::system_clock::to_time_t(entry->props.not_after)) +
+                         "; it is enabled anyway");
+  }
+  // Services only accumulate (Enable-ExchangeCertificate never removes one).
+  entry->stored.services |= *services;
+  entry->props.services = entry->stored.services;
+  if (auto w = ctx.store.update_certificate(entry->stored); !w) return failure(kExitFailed, w.error());
+  if (auto d = offer_default(ctx, req, entry->props, r); !d) return failure(kExitFailed, d.error());
+  r.messages.push_back("Certificate " + entry->stored.thumbprint + " services: " + core::format_services(entry->stored.services) + ".");
+  r.change = "enabled certificate " + entry->stored.thumbprint + " for " + core::format_services(*services);
+  return r;
+}
+
+// --- export-certificate ----------------------------------------------------------------------
+
+Reply export_certificate(Context& ctx, const Request& req) {
+  if (auto o = only_options(req, {"thumbprint", "file", "filename", "password", "binary", "binaryencoded"}); !o) {
+    return failure(kExitUsage, o.error());
+  }
+  auto entry = find_entry(ctx, req, "export-certificate");
+  if (!entry) return failure(kExitFailed, entry.error());
+  Reply r;
+  if (entry->pending()) {
+    r.file_base64 = to_base64(entry->stored.request_pem);
+    r.messages.push_back("Exported the pending request " + entry->stored.thumbprint + " (PKCS#10).");
+    return r;
+  }
+  auto password = arg(req, "password");
+  if (!password) {
+    r.file_base64 = to_base64(entry->stored.certificate_pem);
+    r.messages.push_back("Exported certificate " + entry->stored.thumbprint + " (PEM, without its key).");
+    return r;
+  }
+  if (!entry->stored.private_key_exportable || entry->stored.key_pem.empty()) {
+    return failure(kExitFailed, "the private key of " + entry->stored.thumbprint + " is not exportable");
+  }
+  auto p12 = tls::make_pkcs12(split_pem(entry->stored.certificate_pem), entry->stored.key_pem, *password,
+                              entry->stored.friendly_name);
+  if (!p12) return failure(kExitFailed, p12.error());
+  r.file_base64 = to_base64(*p12);
+  r.messages.push_back("Exported certificate " + entry->stored.thumbprint + " with its private key (PKCS#12).");
+  r.change = "exported certificate " + entry->stored.thumbprint + " with its private key";
+  return r;
+}
+
+// --- remove-certificate ----------------------------------------------------------------------
+
+Reply remove_certificate(Context& ctx, const Request& req) {
+  if (auto o = only_options(req, {"thumbprint"}); !o) return failure(kExitUsage, o.error());
+  auto entry = find_entry(ctx, req, "remove-certificate");
+  if (!entry) return failure(kExitFailed, entry.error());
+  // In use: the certificate a TLS receive connector currently selects.
+  auto all = load_entries(ctx);
+  if (!all) return failure(kExitFailed, all.error());
+  std::vector<core::Certificate> props;
+  for (const auto& e : *all) {
+    if (!e.pending()) props.push_back(e.props);
+  }
+  auto connectors = ctx.store.receive_connectors();
+  if (!connectors) return failure(kExitFailed, connectors.error());
+  std::vector<std::string> users;
+  for (const auto& c : *connectors) {
+    if (!c.enabled || !(c.auth_mechanism & core::kAuthTls)) continue;
+    auto chosen = core::select_starttls_certificate(props, core::effective_fqdn(c, ctx.settings));
+    if (chosen && chosen->thumbprint == entry->stored.thumbprint) users.push_back(c.name);
+  }
+  if (!users.empty() && !req.force) {
+    std::string list;
+    for (const auto& u : users) list += (list.empty() ? "'" : ", '") + u + "'";
+    return failure(kExitFailed, "certificate " + entry->stored.thumbprint + " is in use by receive connector " + list +
+                                    "; removing it ends STARTTLS there (use --force to remove it anyway)");
+  }
+  Reply r;
+  if (!confirmed(req, "Remove certificate " + entry->stored.thumbprint + " (" + entry->props.subject + ")?", r)) return r;
+  if (auto w = ctx.store.remove_certificate(entry->stored.thumbprint); !w) return failure(kExitFailed, w.error());
+  auto current = ctx.store.setting(kDefaultSmtpCertificate);
+  if (current && current->value_or("") == entry->stored.thumbprint) {
+    if (auto w = ctx.store.set_setting(kDefaultSmtpCertificate, ""); !w) return failure(kExitFailed, w.error());
+    r.warnings.push_back("it was the default SMTP certificate; there is none now");
+  }
+  r.messages.push_back("Certificate " + entry->stored.thumbprint + " removed.");
+  r.change = "removed certificate " + entry->stored.thumbprint;
+  return r;
+}
+
+}  // namespace starling::mgmt

@@ -1,0 +1,520 @@
+#include "mgmt/commands.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+
+#include <algorithm>
+#include <array>
+
+#include "core/names.hpp"
+#include "events/event_log.hpp"
+#include "mgmt/connectors.hpp"
+#include "mgmt/values.hpp"
+#include "store/store.hpp"
+
+namespace starling::mgmt {
+namespace {
+
+constexpr std::array<CommandSpec, 21> kCommands{{
+    {"get-certificate", "Get-ExchangeCertificate", get_certificate},
+    {"new-certificate", "New-ExchangeCertificate", new_certificate},
+    {"import-certificate", "Import-ExchangeCertificate", import_certificate},
+    {"enable-certificate", "Enable-ExchangeCertificate", enable_certificate},
+    {"export-certificate", "Export-ExchangeCertificate", export_certificate},
+    {"remove-certificate", "Remove-ExchangeCertificate", remove_certificate},
+    {"get-receive-connector", "Get-ReceiveConnector", get_receive_connector},
+    {"new-receive-connector", "New-ReceiveConnector", new_receive_connector},
+    {"set-receive-connector", "Set-ReceiveConnector", set_receive_connector},
+    {"remove-receive-connector", "Remove-ReceiveConnector", remove_receive_connector},
+    {"get-send-connector", "Get-SendConnector", get_send_connector},
+    {"new-send-connector", "New-SendConnector", new_send_connector},
+    {"set-send-connector", "Set-SendConnector", set_send_connector},
+    {"remove-send-connector", "Remove-SendConnector", remove_send_connector},
+    {"get-accepted-domain", "Get-AcceptedDomain", get_accepted_domain},
+    {"new-accepted-domain", "New-AcceptedDomain", new_accepted_domain},
+    {"remove-accepted-domain", "Remove-AcceptedDomain", remove_accepted_domain},
+    {"get-role-assignment", "Get-ManagementRoleAssignment", get_role_assignment},
+    {"new-role-assignment", "New-ManagementRoleAssignment", new_role_assignment},
+    {"remove-role-assignment", "Remove-ManagementRoleAssignment", remove_role_assignment},
+    {"get-event", "Get-EventLog", get_event},
+}};
+
+const CommandSpec* find_command(std::string_view name) {
+  for (const auto& c : kCommands) {
+    if (core::iequals(c.name, name) || core::iequals(c.exchange_alias, name)) return &c;
+  }
+  return nullptr;
+}
+
+// The effective role of a caller from the role assignments (users and their groups).
+Result<Role> caller_role(store::Store& store, const Caller& caller) {
+  auto assignments = store.role_assignments();
+  if (!assignments) return std::move(assignments).take_error();
+  Role best = Role::kNone;
+  for (const auto& a : *assignments) {
+    bool match = (a.principal_kind == "User" && a.principal == caller.user) ||
+                 (a.principal_kind == "Group" &&
+                  std::find(caller.groups.begin(), caller.groups.end(), a.principal) != caller.groups.end());
+    auto role = parse_role(a.role);
+    if (match && role && *role > best) best = *role;
+  }
+  return best;
+}
+
+std::string identity_name(const std::string& identity) {
+  // "<server>\<name>" or just "<name>".
+  size_t slash = identity.find('\\');
+  return slash == std::string::npos ? identity : identity.substr(slash + 1);
+}
+
+template <typename Connector>
+Result<Connector> find_connector(const std::vector<Connector>& all, const std::string& identity,
+                                 std::string_view kind) {
+  std::string name = identity_name(identity);
+  for (const auto& c : all) {
+    if (core::iequals(c.name, name)) return c;
+  }
+  return make_error("no " + std::string(kind) + " connector named '" + name + "'");
+}
+
+Reply from_error(Error e) { return failure(kExitFailed, std::move(e.message)); }
+
+}  // namespace
+
+std::optional<std::string> arg(const Request& r, std::string_view key) {
+  auto it = r.args.find(std::string(key));
+  if (it == r.args.end()) return std::nullopt;
+  return as_string(*it);
+}
+
+bool has_arg(const Request& r, std::string_view key) { return r.args.contains(std::string(key)); }
+
+Result<void> only_options(const Request& r, std::initializer_list<std::string_view> allowed) {
+  for (const auto& [key, value] : r.args.items()) {
+    if (key == "identity") continue;
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      return make_error(r.command + ": unknown option '" + key + "'");
+    }
+  }
+  return {};
+}
+
+bool confirmed(const Request& r, const std::string& question, Reply& reply) {
+  if (r.yes || r.force) return true;
+  if (r.interactive) {
+    reply.confirm = question;
+  } else {
+    reply.exit_code = kExitFailed;
+    reply.error = question + " Not confirmed: there is no terminal to ask on; add --yes.";
+  }
+  return false;
+}
+
+std::string canonical_command(std::string_view name) {
+  const CommandSpec* c = find_command(name);
+  return c ? std::string(c->name) : std::string();
+}
+
+std::vector<std::string> command_names() {
+  std::vector<std::string> out;
+  for (const auto& c : kCommands) out.emplace_back(c.name);
+  return out;
+}
+
+Role required_role(std::string_view command) {
+  if (command.ends_with("role-assignment") && !command.starts_with("get-")) {
+    return Role::kOrganizationAdministrator;
+  }
+  if (command.starts_with("get-") || command.starts_with("test-")) return Role::kViewOnlyAdministrator;
+  return Role::kServerAdministrator;
+}
+
+Reply execute(Context& ctx, const Request& req) {
+  const CommandSpec* spec = find_command(req.command);
+  if (!spec) return failure(kExitUsage, "unknown command '" + req.command + "'");
+  const std::string command(spec->name);
+  Role needed = required_role(command);
+
+  // Authorization (EXCHANGE-MODEL.md §5): local administrators may do everything; on an edge
+  // server nobody else may do anything; elsewhere the assigned roles decide.
+  if (!ctx.caller.local_admin) {
+    std::string why;
+    if (ctx.settings.mode == "edge") {
+      why = "this is an edge server: only local administrators (root or the " +
+            ctx.settings.admin_group + " group) may run commands";
+    } else {
+      auto role = caller_role(ctx.store, ctx.caller);
+      if (!role) return from_error(std::move(role).take_error());
+      if (*role < needed) {
+        why = command + " needs the " + std::string(role_name(needed)) + " role";
+      }
+    }
+    if (!why.empty()) {
+      if (ctx.events) {
+        ctx.events->record(events::kManagementAccessDenied, ctx.caller.user + ":" + command,
+                        {{"User", ctx.caller.user}, {"Command", command},
+                         {"RequiredRole", std::string(role_name(needed))}});
+      }
+      return failure(kExitDenied, "permission denied: " + why);
+    }
+  }
+
+  Reply reply;
+  auto tx = ctx.store.in_transaction([&]() -> Result<void> {
+    reply = spec->handler(ctx, req);
+    // A failed or unconfirmed command changes nothing: roll the transaction back.
+    if (reply.exit_code != kExitOk || !reply.confirm.empty()) return make_error("rolled back");
+    return {};
+  });
+  if (!tx && reply.exit_code == kExitOk && reply.confirm.empty()) {
+    return failure(kExitFailed, tx.error());  // the commit itself failed
+  }
+  if (!reply.change.empty() && ctx.events) {
+    ctx.events->record(events::kManagementChange, ctx.caller.user, {{"User", ctx.caller.user}, {"Command", command},
+                                                    {"Result", reply.change}});
+  }
+  return reply;
+}
+
+// --- receive connectors ----------------------------------------------------------------------
+
+Reply get_receive_connector(Context& ctx, const Request& req) {
+  if (auto o = only_options(req, {}); !o) return failure(kExitUsage, o.error());
+  auto all = ctx.store.receive_connectors();
+  if (!all) return from_error(std::move(all).take_error());
+  Reply r;
+  r.default_properties = {"Identity", "Bindings", "Enabled"};
+  for (const auto& c : *all) {
+    if (auto id = arg(req, "identity"); id && !core::iequals(identity_name(*id), c.name)) continue;
+    r.objects.push_back(present(c, ctx.settings));
+  }
+  if (auto id = arg(req, "identity"); id && r.objects.empty()) {
+    return failure(kExitFailed, "no receive connector named '" + identity_name(*id) + "'");
+  }
+  return r;
+}
+
+Reply new_receive_connector(Context& ctx, const Request& req) {
+  auto name = arg(req, "name");
+  if (!name) name = arg(req, "identity");
+  if (!name || name->empty()) return failure(kExitUsage, "new-receive-connector: a name is needed (--name NAME)");
+  auto all = ctx.store.receive_connectors();
+  if (!all) return from_error(std::move(all).take_error());
+  for (const auto& c : *all) {
+    if (core::iequals(c.name, *name)) return failure(kExitFailed, "a receive connector named '" + c.name + "' exists");
+  }
+  core::ReceiveConnector c;
+  c.name = *name;
+  c.bindings.clear();
+  Json props = Json(c);
+  if (auto a = apply_options(props, req.args, {"identity", "name"}); !a) return failure(kExitUsage, a.error());
+  try {
+    props.get_to(c);
+  } catch (const std::exception& e) {
+    return failure(kExitUsage, e.what());
+  }
+  if (auto v = validate_receive_connector(c, *all); !v) return failure(kExitFailed, v.error());
+  if (auto w = ctx.store.add_receive_connector(c); !w) return from_error(std::move(w).take_error());
+  Reply r;
+  r.default_properties = {"Identity", "Bindings", "Enabled"};
+  r.objects.push_back(present(c, ctx.settings));
+  r.change = "new receive connector " + c.name;
+  return r;
+}
+
+Reply set_receive_connector(Context& ctx, const Request& req) {
+  auto id = arg(req, "identity");
+  if (!id) return failure(kExitUsage, "set-receive-connector: which connector? (set-receive-connector NAME --property value)");
+  auto all = ctx.store.receive_connectors();
+  if (!all) return from_error(std::move(all).take_error());
+  auto current = find_connector(*all, *id, "receive");
+  if (!current) return from_error(std::move(current).take_error());
+  if (req.args.size() <= 1) return failure(kExitUsage, "set-receive-connector: nothing to change");
+  core::ReceiveConnector c = *current;
+  Json props = Json(c);
+  if (auto a = apply_options(props, req.args, {"identity"}); !a) return failure(kExitUsage, a.error());
+  try {
+    props.get_to(c);
+  } catch (const std::exception& e) {
+    return failure(kExitUsage, e.what());
+  }
+  if (auto v = validate_receive_connector(c, *all); !v) return failure(kExitFailed, v.error());
+  for (const auto& o : *all) {
+    if (!core::iequals(o.name, current->name) && core::iequals(o.name, c.name)) {
+      return failure(kExitFailed, "a receive connector named '" + o.name + "' exists");
+    }
+  }
+  if (auto w = ctx.store.replace_receive_connector(current->name, c); !w) return from_error(std::move(w).take_error());
+  Reply r;
+  r.messages.push_back("Receive connector '" + c.name + "' changed.");
+  r.change = "set receive connector " + c.name;
+  return r;
+}
+
+Reply remove_receive_connector(Context& ctx, const Request& req) {
+  auto id = arg(req, "identity");
+  if (!id) return failure(kExitUsage, "remove-receive-connector: which connector?");
+  auto all = ctx.store.receive_connectors();
+  if (!all) return from_error(std::move(all).take_error());
+  auto current = find_connector(*all, *id, "receive");
+  if (!current) return from_error(std::move(current).take_error());
+  Reply r;
+  if (!confirmed(req, "Remove receive connector '" + current->name + "'?", r)) return r;
+  if (auto w = ctx.store.remove_receive_connector(current->name); !w) return from_error(std::move(w).take_error());
+  r.messages.push_back("Receive connector '" + current->name + "' removed.");
+  r.change = "removed receive connector " + current->name;
+  return r;
+}
+
+// --- send connectors -------------------------------------------------------------------------
+
+Reply get_send_connector(Context& ctx, const Request& req) {
+  if (auto o = only_options(req, {}); !o) return failure(kExitUsage, o.error());
+  auto all = ctx.store.send_connectors();
+  if (!all) return from_error(std::move(all).take_error());
+  Reply r;
+  r.default_properties = {"Identity", "AddressSpaces", "Enabled"};
+  for (const auto& c : *all) {
+    if (auto id = arg(req, "identity"); id && !core::iequals(identity_name(*id), c.name)) continue;
+    r.objects.push_back(present(c));
+  }
+  if (auto id = arg(req, "identity"); id && r.objects.empty()) {
+    return failure(kExitFailed, "no send connector named '" + identity_name(*id) + "'");
+  }
+  return r;
+}
+
+Reply new_send_connector(Context& ctx, const Request& req) {
+  auto name = arg(req, "name");
+  if (!name) name = arg(req, "identity");
+  if (!name || name->empty()) return failure(kExitUsage, "new-send-connector: a name is needed (--name NAME)");
+  auto all = ctx.store.send_connectors();
+  if (!all) return from_error(std::move(all).take_error());
+  for (const auto& c : *all) {
+    if (core::iequals(c.name, *name)) return failure(kExitFailed, "a send connector named '" + c.name + "' exists");
+  }
+  core::SendConnector c;
+  c.name = *name;
+  Json props = Json(c);
+  if (auto a = apply_options(props, req.args, {"identity", "name"}); !a) return failure(kExitUsage, a.error());
+  props.get_to(c);
+  // Smart hosts imply routing through them, as New-SendConnector -SmartHosts does.
+  if (!c.smart_hosts.empty() && !has_arg(req, "dnsroutingenabled")) c.dns_routing_enabled = false;
+  if (auto v = validate_send_connector(c); !v) return failure(kExitFailed, v.error());
+  if (auto w = ctx.store.add_send_connector(c); !w) return from_error(std::move(w).take_error());
+  Reply r;
+  r.default_properties = {"Identity", "AddressSpaces", "Enabled"};
+  r.objects.push_back(present(c));
+  r.change = "new send connector " + c.name;
+  return r;
+}
+
+Reply set_send_connector(Context& ctx, const Request& req) {
+  auto id = arg(req, "identity");
+  if (!id) return failure(kExitUsage, "set-send-connector: which connector?");
+  auto all = ctx.store.send_connectors();
+  if (!all) return from_error(std::move(all).take_error());
+  auto current = find_connector(*all, *id, "send");
+  if (!current) return from_error(std::move(current).take_error());
+  if (req.args.size() <= 1) return failure(kExitUsage, "set-send-connector: nothing to change");
+  core::SendConnector c = *current;
+  Json props = Json(c);
+  if (auto a = apply_options(props, req.args, {"identity"}); !a) return failure(kExitUsage, a.error());
+  props.get_to(c);
+  if (auto v = validate_send_connector(c); !v) return failure(kExitFailed, v.error());
+  if (auto w = ctx.store.replace_send_connector(current->name, c); !w) return from_error(std::move(w).take_error());
+  Reply r;
+  r.messages.push_back("Send connector '" + c.name + "' changed.");
+  r.change = "set send connector " + c.name;
+  return r;
+}
+
+Reply remove_send_connector(Context& ctx, const Request& req) {
+  auto id = arg(req, "identity");
+  if (!id) return failure(kExitUsage, "remove-send-connector: which connector?");
+  auto all = ctx.store.send_connectors();
+  if (!all) return from_error(std::move(all).take_error());
+  auto current = find_connector(*all, *id, "send");
+  if (!current) return from_error(std::move(current).take_error());
+  Reply r;
+  if (!confirmed(req, "Remove send connector '" + current->name + "'?", r)) return r;
+  if (auto w = ctx.store.remove_send_connector(current->name); !w) return from_error(std::move(w).take_error());
+  r.messages.push_back("Send connector '" + current->name + "' removed.");
+  r.change = "removed send connector " + current->name;
+  return r;
+}
+
+// --- accepted domains ------------------------------------------------------------------------
+
+Reply get_accepted_domain(Context& ctx, const Request& req) {
+  if (auto o = only_options(req, {}); !o) return failure(kExitUsage, o.error());
+  auto all = ctx.store.accepted_domains();
+  if (!all) return from_error(std::move(all).take_error());
+  Reply r;
+  r.default_properties = {"Name", "DomainName", "DomainType", "Default"};
+  for (size_t i = 0; i < all->size(); ++i) {
+    const std::string& d = (*all)[i];
+    if (auto id = arg(req, "identity"); id && !core::iequals(*id, d)) continue;
+    Json o;
+    o["Name"] = d;
+    o["DomainName"] = d;
+    o["DomainType"] = "Authoritative";
+    o["Default"] = i == 0;
+    r.objects.push_back(o);
+  }
+  return r;
+}
+
+Reply new_accepted_domain(Context& ctx, const Request& req) {
+  auto name = arg(req, "domainname");
+  if (!name) name = arg(req, "identity");
+  if (!name) name = arg(req, "name");
+  if (!name) return failure(kExitUsage, "new-accepted-domain: which domain? (new-accepted-domain contoso.com)");
+  std::string d = core::normalize_name(*name);
+  if (!core::is_valid_hostname(d)) return failure(kExitFailed, "'" + *name + "' is not a valid domain name");
+  auto all = ctx.store.accepted_domains();
+  if (!all) return from_error(std::move(all).take_error());
+  if (std::any_of(all->begin(), all->end(), [&](const std::string& x) { return core::iequals(x, d); })) {
+    return failure(kExitFailed, "'" + d + "' is already an accepted domain");
+  }
+  if (auto w = ctx.store.add_accepted_domain(d); !w) return from_error(std::move(w).take_error());
+  Reply r;
+  r.messages.push_back("Accepted domain '" + d + "' added.");
+  r.change = "new accepted domain " + d;
+  return r;
+}
+
+Reply remove_accepted_domain(Context& ctx, const Request& req) {
+  auto name = arg(req, "identity");
+  if (!name) return failure(kExitUsage, "remove-accepted-domain: which domain?");
+  std::string d = core::normalize_name(*name);
+  auto all = ctx.store.accepted_domains();
+  if (!all) return from_error(std::move(all).take_error());
+  if (std::none_of(all->begin(), all->end(), [&](const std::string& x) { return core::iequals(x, d); })) {
+    return failure(kExitFailed, "'" + d + "' is not an accepted domain");
+  }
+  Reply r;
+  if (!confirmed(req, "Remove accepted domain '" + d + "'? Mail for it will be refused.", r)) return r;
+  if (auto w = ctx.store.remove_accepted_domain(d); !w) return from_error(std::move(w).take_error());
+  r.messages.push_back("Accepted domain '" + d + "' removed.");
+  r.change = "removed accepted domain " + d;
+  return r;
+}
+
+// --- role assignments ------------------------------------------------------------------------
+
+namespace {
+
+Result<store::RoleAssignment> role_assignment_from(const Request& req) {
+  auto role_text = arg(req, "role");
+  if (!role_text) return make_error("--role is needed (ViewOnlyAdministrator, ServerAdministrator, OrganizationAdministrator)");
+  auto role = parse_role(*role_text);
+  if (!role) return make_error("--role: '" + *role_text + "' is not ViewOnlyAdministrator, ServerAdministrator or OrganizationAdministrator");
+  auto user = arg(req, "user");
+  auto group = arg(req, "group");
+  if (user.has_value() == group.has_value()) return make_error("give exactly one of --user NAME or --group NAME");
+  return store::RoleAssignment{std::string(role_name(*role)), user ? "User" : "Group", user ? *user : *group};
+}
+
+}  // namespace
+
+Reply get_role_assignment(Context& ctx, const Request& req) {
+  if (auto o = only_options(req, {"role", "user", "group"}); !o) return failure(kExitUsage, o.error());
+  auto all = ctx.store.role_assignments();
+  if (!all) return from_error(std::move(all).take_error());
+  Reply r;
+  r.default_properties = {"Role", "PrincipalKind", "Principal"};
+  for (const auto& a : *all) {
+    if (auto role = arg(req, "role"); role && !core::iequals(*role, a.role)) continue;
+    if (auto u = arg(req, "user"); u && !(a.principal_kind == "User" && a.principal == *u)) continue;
+    if (auto g = arg(req, "group"); g && !(a.principal_kind == "Group" && a.principal == *g)) continue;
+    r.objects.push_back(Json{{"Role", a.role}, {"PrincipalKind", a.principal_kind}, {"Principal", a.principal}});
+  }
+  return r;
+}
+
+Reply new_role_assignment(Context& ctx, const Request& req) {
+  if (auto o = only_options(req, {"role", "user", "group"}); !o) return failure(kExitUsage, o.error());
+  auto a = role_assignment_from(req);
+  if (!a) return failure(kExitUsage, a.error());
+  if (a->principal_kind == "User" ? getpwnam(a->principal.c_str()) == nullptr
+                                  : getgrnam(a->principal.c_str()) == nullptr) {
+    return failure(kExitFailed, "no Unix " + core::to_lower(a->principal_kind) + " named '" + a->principal + "'");
+  }
+  auto all = ctx.store.role_assignments();
+  if (!all) return from_error(std::move(all).take_error());
+  for (const auto& x : *all) {
+    if (x.role == a->role && x.principal_kind == a->principal_kind && x.principal == a->principal) {
+      return failure(kExitFailed, a->principal_kind + " '" + a->principal + "' already has the " + a->role + " role");
+    }
+  }
+  if (auto w = ctx.store.add_role_assignment(*a); !w) return from_error(std::move(w).take_error());
+  Reply r;
+  r.messages.push_back(a->principal_kind + " '" + a->principal + "' now has the " + a->role + " role.");
+  r.change = "assigned " + a->role + " to " + a->principal_kind + " " + a->principal;
+  return r;
+}
+
+Reply remove_role_assignment(Context& ctx, const Request& req) {
+  if (auto o = only_options(req, {"role", "user", "group"}); !o) return failure(kExitUsage, o.error());
+  auto a = role_assignment_from(req);
+  if (!a) return failure(kExitUsage, a.error());
+  Reply r;
+  if (!confirmed(req, "Remove the " + a->role + " role from " + a->principal_kind + " '" + a->principal + "'?", r)) return r;
+  auto removed = ctx.store.remove_role_assignment(*a);
+  if (!removed) return from_error(std::move(removed).take_error());
+  if (!*removed) return failure(kExitFailed, a->principal_kind + " '" + a->principal + "' does not have the " + a->role + " role");
+  r.messages.push_back("Role assignment removed.");
+  r.change = "removed " + a->role + " from " + a->principal_kind + " " + a->principal;
+  return r;
+}
+
+// --- events ----------------------------------------------------------------------------------
+
+Reply get_event(Context& ctx, const Request& req) {
+  if (auto o = only_options(req, {"id", "level", "category", "since", "newest"}); !o) return failure(kExitUsage, o.error());
+  store::EventQuery q;
+  if (auto id = arg(req, "id")) {
+    auto n = parse_integer("--id", *id);
+    if (!n) return failure(kExitUsage, n.error());
+    q.event_id = static_cast<int>(*n);
+  }
+  if (auto level = arg(req, "level")) {
+    auto l = events::parse_level(*level);
+    if (!l) return failure(kExitUsage, "--level: Information, Warning or Error");
+    q.level = std::string(events::level_name(*l));
+  }
+  if (auto c = arg(req, "category")) q.category = *c;
+  if (auto since = arg(req, "since")) {
+    auto t = parse_time(*since, ctx.now);
+    if (!t) return failure(kExitUsage, t.error());
+    q.since = *t;
+  }
+  if (auto newest = arg(req, "newest")) {
+    auto n = parse_integer("--newest", *newest);
+    if (!n || *n == 0) return failure(kExitUsage, "--newest: a number above zero");
+    q.newest = static_cast<int>(*n);
+  }
+  auto found = ctx.store.events(q);
+  if (!found) return from_error(std::move(found).take_error());
+  Reply r;
+  r.default_properties = {"TimeCreated", "EventId", "Level", "Message"};
+  for (const auto& e : *found) {
+    Json o;
+    o["Index"] = e.record;
+    o["TimeCreated"] = format_time(e.time);
+    o["EventId"] = e.event_id;
+    o["Level"] = e.level;
+    o["Category"] = e.category;
+    o["Name"] = e.name;
+    o["Message"] = e.message;
+    Json data = Json::parse(e.data_json, nullptr, false);
+    if (data.is_object()) {
+      for (const auto& [k, v] : data.items()) o[k] = v;  // Fqdn, Connector, ... as properties
+    }
+    r.objects.push_back(o);
+  }
+  return r;
+}
+
+}  // namespace starling::mgmt

@@ -1,0 +1,53 @@
+// The command table: each management command with its Exchange alias and handler. Handlers
+// validate everything first (check), then write (proceed) inside the request's transaction.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "mgmt/request.hpp"
+
+namespace starling::mgmt {
+
+using Handler = Reply (*)(Context&, const Request&);
+
+struct CommandSpec {
+  std::string_view name;
+  std::string_view exchange_alias;
+  Handler handler;
+};
+
+// Helpers shared by the handler files.
+std::optional<std::string> arg(const Request& r, std::string_view key);  // last value
+bool has_arg(const Request& r, std::string_view key);
+// Refuses options the command does not know.
+Result<void> only_options(const Request& r, std::initializer_list<std::string_view> allowed);
+// The confirmation protocol: true when the command may go ahead; otherwise `reply` says why
+// (a question for a terminal, or an error without one).
+bool confirmed(const Request& r, const std::string& question, Reply& reply);
+
+// Handlers (commands.cpp, certificate_commands.cpp).
+Reply get_receive_connector(Context&, const Request&);
+Reply new_receive_connector(Context&, const Request&);
+Reply set_receive_connector(Context&, const Request&);
+Reply remove_receive_connector(Context&, const Request&);
+Reply get_send_connector(Context&, const Request&);
+Reply new_send_connector(Context&, const Request&);
+Reply set_send_connector(Context&, const Request&);
+Reply remove_send_connector(Context&, const Request&);
+Reply get_accepted_domain(Context&, const Request&);
+Reply new_accepted_domain(Context&, const Request&);
+Reply remove_accepted_domain(Context&, const Request&);
+Reply get_role_assignment(Context&, const Request&);
+Reply new_role_assignment(Context&, const Request&);
+Reply remove_role_assignment(Context&, const Request&);
+Reply get_event(Context&, const Request&);
+Reply get_certificate(Context&, const Request&);
+Reply new_certificate(Context&, const Request&);
+Reply import_certificate(Context&, const Request&);
+Reply enable_certificate(Context&, const Request&);
+Reply export_certificate(Context&, const Request&);
+Reply remove_certificate(Context&, const Request&);
+
+}  // namespace starling::mgmt
