@@ -102,7 +102,9 @@ Result<std::string> run_setup(SetupOptions o) {
   std::error_code ec;
   fs::create_directories(o.data_dir, ec);
   if (ec) return make_error("cannot create " + o.data_dir.string() + ": " + ec.message());
-  ::chmod(o.data_dir.c_str(), 0750);
+  // Others may pass through (to reach control.sock, where starlingd authorizes each request)
+  // but not list: the store, queue and mailboxes have their own, private modes.
+  ::chmod(o.data_dir.c_str(), 0711);
 
   auto cert = tls::generate_self_signed({o.server_name, {o.server_name, o.fqdn}});
   if (!cert) return std::move(cert).take_error();
@@ -138,6 +140,7 @@ Result<std::string> run_setup(SetupOptions o) {
       if (r) r = s.add_accepted_domain(d);
     }
     if (r) r = s.add_certificate(sc);
+    if (r) r = s.set_setting("default_smtp_certificate", sc.thumbprint);
     if (r) {
       try {
         s.db().exec("PRAGMA wal_checkpoint(TRUNCATE)");

@@ -9,7 +9,9 @@
 // 6531 (SMTPUTF8), 8446/5246 (TLS 1.3/1.2).
 #include <CLI/CLI.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/thread_pool.hpp>
 #include <systemd/sd-daemon.h>
 
 #include <filesystem>
@@ -17,6 +19,9 @@
 
 #include "core/log.hpp"
 #include "delivery/maildir.hpp"
+#include "events/event_log.hpp"
+#include "mgmt/protocol.hpp"
+#include "net/control_server.hpp"
 #include "net/runtime.hpp"
 #include "net/server.hpp"
 #include "queue/spool.hpp"
@@ -26,6 +31,67 @@ namespace fs = std::filesystem;
 using namespace starling;
 
 namespace {
+
+// Management runs on a thread of its own, with its own store connection, so that a slow command
+// (generating an RSA key) never holds up SMTP sessions. After a change it re-reads the store and
+// hands the new runtime to the io thread: changes apply without a restart.
+class Management {
+ public:
+  Management(const fs::path& dir, asio::io_context& io, net::Server& server, tls::ContextCache& contexts)
+      : dir_(dir), io_(io), server_(server), contexts_(contexts) {}
+
+  Result<void> open() {
+    auto store = store::Store::open(dir_ / "starling.db");
+    if (!store) return std::move(store).take_error();
+    store_ = std::move(*store);
+    events_ = std::make_unique<events::EventLog>(store_.get());
+    return {};
+  }
+
+  void handle(std::string line, net::PeerCredentials peer, std::function<void(std::string)> reply) {
+    asio::post(pool_, [this, line = std::move(line), peer, reply = std::move(reply)] {
+      reply(mgmt::encode_reply(run(line, peer)));
+    });
+  }
+
+  void stop() { pool_.join(); }
+
+ private:
+  mgmt::Reply run(const std::string& line, net::PeerCredentials peer) {
+    auto request = mgmt::decode_request(line);
+    if (!request) return mgmt::failure(mgmt::kExitUsage, request.error());
+    auto settings = store_->server_settings();
+    if (!settings) return mgmt::failure(mgmt::kExitFailed, settings.error());
+    mgmt::Context ctx{*store_, *settings, mgmt::caller_from_credentials(peer.uid, peer.gid, settings->admin_group),
+                      events_.get()};
+    mgmt::Reply reply = mgmt::execute(ctx, *request);
+    if (!reply.change.empty()) apply_change(reply.change);
+    return reply;
+  }
+
+  void apply_change(const std::string& change) {
+    auto runtime = net::load_runtime(*store_, contexts_);
+    if (!runtime) {
+      log_line("starlingd: the change is stored but cannot be applied: " + runtime.error());
+      return;
+    }
+    for (const auto& w : runtime->warnings) log_line("starlingd: warning: " + w);
+    auto generation = store_->generation();
+    asio::post(io_, [this, rt = std::make_shared<net::Runtime>(std::move(*runtime))]() mutable {
+      for (const auto& f : server_.apply(std::move(*rt))) log_line("starlingd: " + f);
+    });
+    events_->log(events::kConfigurationUpdated, "configuration", {{"Change", change}},
+                 generation ? *generation : -1);
+  }
+
+  fs::path dir_;
+  asio::io_context& io_;
+  net::Server& server_;
+  tls::ContextCache& contexts_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<events::EventLog> events_;
+  asio::thread_pool pool_{1};
+};
 
 int run(const fs::path& dir, std::chrono::milliseconds grace) {
   auto store = store::Store::open(dir / "starling.db");
@@ -72,6 +138,19 @@ int run(const fs::path& dir, std::chrono::milliseconds grace) {
     log_line("starlingd: " + started.error());
     return 1;
   }
+  Management management(dir, io, server, contexts);
+  if (auto opened = management.open(); !opened) {
+    log_line("starlingd: " + opened.error());
+    return 1;
+  }
+  net::ControlServer control(io, dir / "control.sock",
+                             [&management](std::string line, net::PeerCredentials peer, auto reply) {
+                               management.handle(std::move(line), peer, std::move(reply));
+                             });
+  if (auto started = control.start(); !started) {
+    log_line("starlingd: " + started.error());
+    return 1;
+  }
   std::string where;
   for (const auto& l : server.listening()) where += (where.empty() ? "" : ", ") + l;
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -80,6 +159,7 @@ int run(const fs::path& dir, std::chrono::milliseconds grace) {
     log_line(std::string("starlingd: ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
              ", stopping gracefully");
     sd_notify(0, "STOPPING=1");
+    control.stop();
     server.stop(grace, [&io] { io.stop(); });
     signals.async_wait([&](std::error_code e, int) {
       if (!e) io.stop();  // a second signal: stop now
@@ -88,6 +168,7 @@ int run(const fs::path& dir, std::chrono::milliseconds grace) {
   log_line("starlingd: ready, listening on " + (where.empty() ? std::string("nothing") : where));
   sd_notify(0, "READY=1");
   io.run();
+  management.stop();
   // The spool finishes its last batch and hands it to delivery, so it must go first.
   spool->reset();
   log_line("starlingd: stopped");

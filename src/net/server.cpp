@@ -27,40 +27,104 @@ Server::Server(asio::io_context& io, queue::Spool& spool) : io_(io), spool_(spoo
 
 Server::~Server() = default;
 
+Result<Server::Listener> Server::open_listener(const core::Binding& b,
+                                               std::shared_ptr<const ConnectorRuntime> cr) {
+  std::error_code ec;
+  auto address = asio::ip::make_address(b.address, ec);
+  if (ec) return make_error("connector '" + cr->connector.name + "': bad binding address " + b.address);
+  asio::ip::tcp::endpoint endpoint(address, b.port);
+  Listener l{asio::ip::tcp::acceptor(io_), {std::move(cr)}};
+  l.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) l.acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec && address.is_v6()) l.acceptor.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) l.acceptor.bind(endpoint, ec);
+  if (!ec) l.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error("connector '" + l.connectors.front()->connector.name + "': cannot listen on " +
+                      core::format_binding(b) + ": " + ec.message());
+  }
+  return l;
+}
+
+namespace {
+
+// Where a binding listens, comparable across configurations.
+std::string endpoint_key(const asio::ip::address& a, uint16_t port) {
+  return core::format_binding({a.to_string(), port});
+}
+
+}  // namespace
+
 Result<void> Server::start(Runtime runtime) {
   std::list<Listener> opened;
   for (const auto& cr : runtime.connectors) {
     for (const auto& b : cr->connector.bindings) {
       std::error_code ec;
       auto address = asio::ip::make_address(b.address, ec);
-      if (ec) return make_error("connector '" + cr->connector.name + "': bad binding address " + b.address);
-      asio::ip::tcp::endpoint endpoint(address, b.port);
       // Connectors that share a binding share its listener (told apart by RemoteIPRanges).
       auto same = std::find_if(opened.begin(), opened.end(), [&](Listener& l) {
-        return l.acceptor.local_endpoint().address() == address &&
-               (b.port == 0 ? false : l.acceptor.local_endpoint().port() == b.port);
+        return !ec && b.port != 0 && l.acceptor.local_endpoint().address() == address &&
+               l.acceptor.local_endpoint().port() == b.port;
       });
       if (same != opened.end()) {
         same->connectors.push_back(cr);
         continue;
       }
-      Listener l{asio::ip::tcp::acceptor(io_), {cr}};
-      l.acceptor.open(endpoint.protocol(), ec);
-      if (!ec) l.acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-      if (!ec && address.is_v6()) l.acceptor.set_option(asio::ip::v6_only(true), ec);
-      if (!ec) l.acceptor.bind(endpoint, ec);
-      if (!ec) l.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-      if (ec) {
-        return make_error("connector '" + cr->connector.name + "': cannot listen on " +
-                          core::format_binding(b) + ": " + ec.message());
-      }
-      opened.push_back(std::move(l));
+      auto l = open_listener(b, cr);
+      if (!l) return std::move(l).take_error();
+      opened.push_back(std::move(*l));
     }
   }
   runtime_ = std::move(runtime);
   listeners_ = std::move(opened);
   for (Listener& l : listeners_) accept_loop(l);
   return {};
+}
+
+std::vector<std::string> Server::apply(Runtime runtime) {
+  std::vector<std::string> failures;
+  if (stopping_) return failures;
+  // What each endpoint should serve now.
+  std::map<std::string, std::vector<std::shared_ptr<const ConnectorRuntime>>> wanted;
+  std::map<std::string, core::Binding> bindings;
+  for (const auto& cr : runtime.connectors) {
+    for (const auto& b : cr->connector.bindings) {
+      std::error_code ec;
+      auto address = asio::ip::make_address(b.address, ec);
+      if (ec) continue;
+      std::string key = endpoint_key(address, b.port);
+      wanted[key].push_back(cr);
+      bindings[key] = b;
+    }
+  }
+  // Kept listeners take the new connectors; listeners nobody wants any more close.
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    std::error_code ec;
+    auto ep = it->acceptor.local_endpoint(ec);
+    std::string key = ec ? "" : endpoint_key(ep.address(), ep.port());
+    auto w = wanted.find(key);
+    if (w == wanted.end()) {
+      it->acceptor.close(ec);
+      it = listeners_.erase(it);
+      continue;
+    }
+    it->connectors = std::move(w->second);
+    wanted.erase(w);
+    ++it;
+  }
+  // New bindings start listening.
+  for (auto& [key, connectors] : wanted) {
+    auto l = open_listener(bindings[key], connectors.front());
+    if (!l) {
+      failures.push_back(l.error());
+      continue;
+    }
+    l->connectors = std::move(connectors);
+    listeners_.push_back(std::move(*l));
+    accept_loop(listeners_.back());
+  }
+  runtime_ = std::move(runtime);
+  return failures;
 }
 
 std::vector<std::string> Server::listening() const {

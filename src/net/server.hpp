@@ -30,6 +30,12 @@ class Server {
 
   // Opens the listeners of `runtime`. Fails, changing nothing, when a binding cannot be opened.
   Result<void> start(Runtime runtime);
+  // Applies a new configuration: new bindings start listening, removed or disabled connectors
+  // stop accepting, and the next connection on a kept binding sees the new connectors.
+  // Sessions in flight keep the configuration they started with. Returns the bindings that
+  // could not be opened (the rest is applied).
+  std::vector<std::string> apply(Runtime runtime);
+
   // The bound addresses, "IP:port" (after start; port 0 bindings show the chosen port).
   std::vector<std::string> listening() const;
 
@@ -50,6 +56,7 @@ class Server {
     uint32_t total = 0;
     std::map<std::string, uint32_t> per_source;
   };
+  Result<Listener> open_listener(const core::Binding& b, std::shared_ptr<const ConnectorRuntime> cr);
   void accept_loop(Listener& l);
   void on_accept(Listener& l, asio::ip::tcp::socket socket);
   std::shared_ptr<const ConnectorRuntime> pick_connector(const Listener& l,
