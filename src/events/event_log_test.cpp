@@ -40,3 +40,16 @@ TEST(Events, RepeatsAreSuppressedUntilTheConfigurationChanges) {
 
 }  // namespace
 }  // namespace starling::events
+
+namespace starling::events {
+namespace {
+
+TEST(Events, EveryEventHasADocumentationPage) {
+  for (const auto& e : catalog()) {
+    auto page = std::filesystem::path(STARLING_DOCS_DIR) / "events" / (std::to_string(e.id) + ".md");
+    EXPECT_TRUE(std::filesystem::exists(page)) << "no page for event " << e.id << ": " << page;
+  }
+}
+
+}  // namespace
+}  // namespace starling::events
