@@ -50,7 +50,14 @@ class Management {
 
   void handle(std::string line, net::PeerCredentials peer, std::function<void(std::string)> reply) {
     asio::post(pool_, [this, line = std::move(line), peer, reply = std::move(reply)] {
-      reply(mgmt::encode_reply(run(line, peer)));
+      mgmt::Reply r;
+      try {
+        r = run(line, peer);
+      } catch (const std::exception& e) {  // the edge: a bug in one command must not stop the server
+        log_line(std::string("starlingd: management command failed: ") + e.what());
+        r = mgmt::failure(mgmt::kExitFailed, std::string("internal error: ") + e.what());
+      }
+      reply(mgmt::encode_reply(r));
     });
   }
 
