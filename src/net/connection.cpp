@@ -6,6 +6,8 @@
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <asio/ssl/error.hpp>
+#include <openssl/err.h>
 
 #include <array>
 #include <ctime>
@@ -130,12 +132,41 @@ asio::awaitable<void> Connection::watchdog() {
   }
 }
 
+template <typename Op>
+asio::awaitable<std::pair<std::error_code, int>> Connection::tls_io(Op op) {
+  for (;;) {
+    ERR_clear_error();
+    int n = op(tls_.get());
+    if (n > 0) co_return std::pair{std::error_code{}, n};
+    int err = SSL_get_error(tls_.get(), n);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      auto wait = err == SSL_ERROR_WANT_READ ? asio::ip::tcp::socket::wait_read
+                                             : asio::ip::tcp::socket::wait_write;
+      auto [ec] = co_await socket_.async_wait(wait, kUse);
+      if (ec) co_return std::pair{ec, 0};
+      continue;
+    }
+    std::error_code ec = err == SSL_ERROR_ZERO_RETURN
+                             ? std::error_code(asio::error::eof)
+                             : std::error_code(static_cast<int>(ERR_get_error()), asio::error::get_ssl_category());
+    ERR_clear_error();
+    co_return std::pair{ec ? ec : std::error_code(asio::error::connection_reset), 0};
+  }
+}
+
 asio::awaitable<bool> Connection::flush_output() {
   if (!session_->has_output()) co_return true;
   std::string out = session_->take_output();
   std::error_code ec;
   if (tls_) {
-    std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, asio::buffer(out), kUse);
+    size_t done = 0;
+    while (!ec && done < out.size()) {
+      int n = 0;
+      std::tie(ec, n) = co_await tls_io([&](SSL* ssl) {
+        return SSL_write(ssl, out.data() + done, static_cast<int>(out.size() - done));
+      });
+      done += static_cast<size_t>(n);
+    }
   } else {
     std::tie(ec, std::ignore) = co_await asio::async_write(socket_, asio::buffer(out), kUse);
   }
@@ -144,8 +175,16 @@ asio::awaitable<bool> Connection::flush_output() {
 }
 
 asio::awaitable<bool> Connection::upgrade_to_tls() {
-  tls_.emplace(socket_, *connector_->tls);
-  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, kUse);
+  tls_.reset(SSL_new(connector_->tls->native_handle()));
+  std::error_code ec;
+  socket_.non_blocking(true, ec);
+  if (!tls_ || ec || SSL_set_fd(tls_.get(), socket_.native_handle()) != 1) {
+    log_line("smtp[" + std::to_string(number_) + "] cannot start TLS: out of memory or bad socket");
+    session_->tls_failed();
+    co_return false;
+  }
+  SSL_set_accept_state(tls_.get());
+  std::tie(ec, std::ignore) = co_await tls_io([](SSL* ssl) { return SSL_do_handshake(ssl); });
   if (ec) {
     log_line("smtp[" + std::to_string(number_) + "] TLS handshake with " + peer_ip_ +
              " failed: " + ec.message());
@@ -153,8 +192,7 @@ asio::awaitable<bool> Connection::upgrade_to_tls() {
     co_return false;
   }
   touch();
-  SSL* ssl = tls_->native_handle();
-  session_->tls_started({SSL_get_version(ssl), SSL_get_cipher_name(ssl)});
+  session_->tls_started({SSL_get_version(tls_.get()), SSL_get_cipher_name(tls_.get())});
   co_return true;
 }
 
@@ -187,7 +225,11 @@ asio::awaitable<void> Connection::serve() {
     std::error_code ec;
     size_t n = 0;
     if (tls_) {
-      std::tie(ec, n) = co_await tls_->async_read_some(asio::buffer(buffer), kUse);
+      int got = 0;
+      std::tie(ec, got) = co_await tls_io([&](SSL* ssl) {
+        return SSL_read(ssl, buffer.data(), static_cast<int>(buffer.size()));
+      });
+      n = static_cast<size_t>(got);
     } else {
       std::tie(ec, n) = co_await socket_.async_read_some(asio::buffer(buffer), kUse);
     }
@@ -224,8 +266,10 @@ asio::awaitable<void> Connection::serve() {
   watchdog_timer_.cancel();
   std::error_code ec;
   if (tls_ && open) {
-    // Best effort close_notify; a client that vanished must not hold us up.
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    // Best effort close_notify, without waiting: a client that vanished must not hold us up.
+    ERR_clear_error();
+    SSL_shutdown(tls_.get());
+    ERR_clear_error();
   }
   socket_.close(ec);
   server_.connection_closed(this);

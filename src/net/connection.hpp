@@ -1,11 +1,14 @@
 // One SMTP connection: the socket (plain, then TLS after STARTTLS), the sans-IO session, and a
 // watchdog that enforces ConnectionTimeout and ConnectionInactivityTimeout. The driver only
 // moves bytes and answers the session's requests; all protocol decisions are the session's.
+// TLS is OpenSSL on the non-blocking socket itself, not asio::ssl::stream: the stream keeps
+// about 68 KiB of its own buffers per connection, while a bare SSL object with
+// SSL_MODE_RELEASE_BUFFERS holds none while the connection is idle.
 #pragma once
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/ssl/stream.hpp>
+#include <openssl/ssl.h>
 #include <asio/steady_timer.hpp>
 
 #include <chrono>
@@ -38,13 +41,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> watchdog();
   asio::awaitable<bool> flush_output();
   asio::awaitable<bool> upgrade_to_tls();
+  // Runs `op` (an SSL_* call) until it completes, waiting on the socket as OpenSSL asks.
+  template <typename Op>
+  asio::awaitable<std::pair<std::error_code, int>> tls_io(Op op);
   asio::awaitable<void> queue_message(smtp::Message m);
   void touch() { last_activity_ = std::chrono::steady_clock::now(); }
   void interrupt();
 
   Server& server_;
   asio::ip::tcp::socket socket_;
-  std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
+  struct SslFree {
+    void operator()(SSL* s) const { SSL_free(s); }
+  };
+  std::unique_ptr<SSL, SslFree> tls_;
   std::shared_ptr<const ConnectorRuntime> connector_;
   std::string counter_key_;
   std::string peer_ip_;
