@@ -1,6 +1,7 @@
 #include "app/setup.hpp"
 
 #include <arpa/inet.h>
+#include <grp.h>
 #include <netdb.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -155,6 +156,13 @@ Result<std::string> run_setup(SetupOptions o) {
   }
   fs::remove(fs::path(tmp.string() + "-wal"), ec);
   fs::remove(fs::path(tmp.string() + "-shm"), ec);
+  // Local administrators are root and the admin group: when the group exists, it owns the
+  // store (0660) and the directory (0771, for SQLite's -wal and -shm files), so its members
+  // can use --offline. Others may only pass through the directory, to reach control.sock.
+  if (group* g = getgrnam(o.admin_group.c_str())) {
+    if (::chown(tmp.c_str(), static_cast<uid_t>(-1), g->gr_gid) == 0) ::chmod(tmp.c_str(), 0660);
+    if (::chown(o.data_dir.c_str(), static_cast<uid_t>(-1), g->gr_gid) == 0) ::chmod(o.data_dir.c_str(), 0771);
+  }
   fs::rename(tmp, db, ec);
   if (ec) return make_error("cannot move the store into place: " + ec.message());
   for (const char* sub : {"queue", "mailboxes"}) {

@@ -210,7 +210,14 @@ Result<mgmt::Reply> send(const fs::path& socket_path, const mgmt::Request& req) 
 }
 
 Result<mgmt::Reply> run_offline(const fs::path& dir, const mgmt::Request& req) {
-  auto store = store::Store::open(dir / "starling.db");
+  // Local administrators can open the store (root, or the admin group it belongs to); anyone
+  // else is refused before anything is touched.
+  fs::path db = dir / "starling.db";
+  if (::access(db.c_str(), R_OK | W_OK) != 0 && errno == EACCES) {
+    return mgmt::failure(mgmt::kExitDenied,
+                         "permission denied: --offline is for local administrators (root or the admin group)");
+  }
+  auto store = store::Store::open(db);
   if (!store) return std::move(store).take_error();
   auto settings = (*store)->server_settings();
   if (!settings) return std::move(settings).take_error();

@@ -11,14 +11,17 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
 #include <systemd/sd-daemon.h>
 
 #include <filesystem>
+#include <set>
 #include <iostream>
 
 #include "core/log.hpp"
 #include "delivery/maildir.hpp"
+#include "diag/evaluation.hpp"
 #include "events/event_log.hpp"
 #include "mgmt/protocol.hpp"
 #include "net/control_server.hpp"
@@ -61,6 +64,16 @@ class Management {
     });
   }
 
+  // Evaluates every TLS connector and logs 12014/12016/12018/12020: at start, after every
+  // change, and periodically while the daemon runs (repeats are suppressed for an hour unless
+  // the configuration changed).
+  void evaluate_soon() {
+    asio::post(pool_, [this] {
+      auto runtime = net::load_runtime(*store_, contexts_);
+      if (runtime) report(*runtime);
+    });
+  }
+
   void stop() { pool_.join(); }
 
  private:
@@ -83,12 +96,31 @@ class Management {
       return;
     }
     for (const auto& w : runtime->warnings) log_line("starlingd: warning: " + w);
-    auto generation = store_->generation();
-    asio::post(io_, [this, rt = std::make_shared<net::Runtime>(std::move(*runtime))]() mutable {
-      for (const auto& f : server_.apply(std::move(*rt))) log_line("starlingd: " + f);
+    auto shared = std::make_shared<net::Runtime>(std::move(*runtime));
+    asio::post(io_, [this, shared] {
+      for (const auto& f : server_.apply(*shared)) log_line("starlingd: " + f);
     });
-    events_->log(events::kConfigurationUpdated, "configuration", {{"Change", change}},
-                 generation ? *generation : -1);
+    events_->log(events::kConfigurationUpdated, "configuration", {{"Change", change}}, shared->generation);
+    report(*shared);
+  }
+
+  void report(const net::Runtime& rt) {
+    for (const auto& v : rt.verdicts) {
+      std::string key = v.kind + ":" + v.name;
+      if (!v.selection.chosen) {
+        events_->log(events::kStartTlsCertificateNotFound, key, diag::not_found_fields(v), rt.generation);
+        missing_.insert(key);
+        continue;
+      }
+      if (missing_.erase(key)) {
+        events_->record(events::kStartTlsCertificateRestored, key, diag::chosen_fields(v));
+      }
+      if (v.selection.expired) {
+        events_->log(events::kStartTlsCertificateExpired, key, diag::chosen_fields(v), rt.generation);
+      } else if (v.selection.expires_soon) {
+        events_->log(events::kStartTlsCertificateExpiresSoon, key, diag::chosen_fields(v), rt.generation);
+      }
+    }
   }
 
   fs::path dir_;
@@ -97,6 +129,7 @@ class Management {
   tls::ContextCache& contexts_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<events::EventLog> events_;
+  std::set<std::string> missing_;  // connectors under 12014, to say when it clears
   asio::thread_pool pool_{1};
 };
 
@@ -158,6 +191,18 @@ int run(const fs::path& dir, std::chrono::milliseconds grace) {
     log_line("starlingd: " + started.error());
     return 1;
   }
+  management.evaluate_soon();
+  // Re-evaluate every five minutes: certificates expire and enter the warning window by time alone.
+  asio::steady_timer evaluation_timer(io);
+  std::function<void()> schedule = [&] {
+    evaluation_timer.expires_after(std::chrono::minutes(5));
+    evaluation_timer.async_wait([&](std::error_code ec) {
+      if (ec) return;
+      management.evaluate_soon();
+      schedule();
+    });
+  };
+  schedule();
   std::string where;
   for (const auto& l : server.listening()) where += (where.empty() ? "" : ", ") + l;
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -167,6 +212,7 @@ int run(const fs::path& dir, std::chrono::milliseconds grace) {
              ", stopping gracefully");
     sd_notify(0, "STOPPING=1");
     control.stop();
+    evaluation_timer.cancel();
     server.stop(grace, [&io] { io.stop(); });
     signals.async_wait([&](std::error_code e, int) {
       if (!e) io.stop();  // a second signal: stop now

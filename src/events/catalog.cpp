@@ -21,6 +21,10 @@ constexpr EventDefinition kCatalog[] = {
      "StartTlsCertificateExpiresSoon",
      "The certificate {Thumbprint} selected for the {ConnectorKind} connector {Connector} "
      "({Fqdn}) expires in {HoursRemaining} hours, on {NotAfter}."},
+    {kStartTlsCertificateRestored, Level::kInformation, "TransportService",
+     "StartTlsCertificateRestored",
+     "The {ConnectorKind} connector {Connector} ({Fqdn}) has a certificate again: {Thumbprint} "
+     "({Subject}). STARTTLS is offered."},
     {kManagementChange, Level::kInformation, "Management", "ManagementChange",
      "{User} ran {Command}: {Result}"},
     {kManagementAccessDenied, Level::kWarning, "Management", "ManagementAccessDenied",

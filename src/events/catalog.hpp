@@ -27,6 +27,7 @@ inline constexpr int kConfigurationUpdated = 12002;
 inline constexpr int kStartTlsCertificateNotFound = 12014;
 inline constexpr int kStartTlsCertificateExpired = 12016;
 inline constexpr int kStartTlsCertificateExpiresSoon = 12018;
+inline constexpr int kStartTlsCertificateRestored = 12020;
 inline constexpr int kManagementChange = 13001;
 inline constexpr int kManagementAccessDenied = 13002;
 

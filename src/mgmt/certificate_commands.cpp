@@ -5,6 +5,7 @@
 
 #include "core/names.hpp"
 #include "core/selection.hpp"
+#include "diag/evaluation.hpp"
 #include "mgmt/commands.hpp"
 #include "mgmt/values.hpp"
 #include "store/store.hpp"
@@ -12,66 +13,17 @@
 #include "tls/certificate_io.hpp"
 #include "tls/certificate_request.hpp"
 #include "tls/certificate_status.hpp"
-#include "tls/request_info.hpp"
 
 namespace starling::mgmt {
 namespace {
 
 constexpr const char* kDefaultSmtpCertificate = "default_smtp_certificate";
 
-struct Entry {
-  store::StoredCertificate stored;
-  core::Certificate props;
-  bool pending() const { return stored.certificate_pem.empty(); }
-};
+using Entry = diag::CertificateRecord;
 
-std::vector<std::string> split_pem(const std::string& pem) {
-  std::vector<std::string> out;
-  static const std::string kBegin = "-----BEGIN CERTIFICATE-----";
-  static const std::string kEnd = "-----END CERTIFICATE-----";
-  size_t pos = 0;
-  while ((pos = pem.find(kBegin, pos)) != std::string::npos) {
-    size_t end = pem.find(kEnd, pos);
-    if (end == std::string::npos) break;
-    out.push_back(pem.substr(pos, end + kEnd.size() - pos) + "\n");
-    pos = end + kEnd.size();
-  }
-  return out;
-}
+Result<std::vector<Entry>> load_entries(Context& ctx) { return diag::load_certificates(ctx.store, ctx.now); }
 
-Result<std::vector<Entry>> load_entries(Context& ctx) {
-  auto stored = ctx.store.certificates();
-  if (!stored) return std::move(stored).take_error();
-  auto roots = ctx.store.trusted_roots();
-  if (!roots) return std::move(roots).take_error();
-  std::vector<Entry> out;
-  for (auto& sc : *stored) {
-    Entry e{sc, {}};
-    if (e.pending()) {
-      auto info = tls::describe_request(sc.request_pem);
-      e.props.thumbprint = sc.thumbprint;
-      e.props.subject = info ? info->subject : "";
-      e.props.domains = info ? info->domains : std::vector<std::string>{};
-      e.props.has_private_key = !sc.key_pem.empty();
-      e.props.status = "PendingRequest";
-      e.props.root_ca_type = "Unknown";
-      e.props.not_before = e.props.not_after = std::chrono::system_clock::from_time_t(sc.added_at);
-    } else {
-      auto d = tls::describe_certificate(sc.certificate_pem, sc.key_pem);
-      if (!d) return make_error("certificate " + sc.thumbprint + " in the store is unreadable: " + d.error());
-      e.props = *d;
-      auto status = tls::check_certificate_status(split_pem(sc.certificate_pem), *roots, ctx.now);
-      e.props.status = status.status;
-      e.props.chain_trusted = status.chain_trusted;
-      e.props.root_ca_type = sc.root_ca_type;
-    }
-    e.props.services = sc.services;
-    e.props.friendly_name = sc.friendly_name;
-    e.props.private_key_exportable = sc.private_key_exportable;
-    out.push_back(std::move(e));
-  }
-  return out;
-}
+using diag::split_pem;
 
 Json present(const core::Certificate& c) {
   auto t = [](core::SysTime tp) { return format_time(std::chrono::system_clock::to_time_t(tp)); };
@@ -467,25 +419,21 @@ Reply remove_certificate(Context& ctx, const Request& req) {
   if (auto o = only_options(req, {"thumbprint"}); !o) return failure(kExitUsage, o.error());
   auto entry = find_entry(ctx, req, "remove-certificate");
   if (!entry) return failure(kExitFailed, entry.error());
-  // In use: the certificate a TLS receive connector currently selects.
+  // In use: the certificate a TLS connector currently selects.
   auto all = load_entries(ctx);
   if (!all) return failure(kExitFailed, all.error());
-  std::vector<core::Certificate> props;
-  for (const auto& e : *all) {
-    if (!e.pending()) props.push_back(e.props);
-  }
-  auto connectors = ctx.store.receive_connectors();
-  if (!connectors) return failure(kExitFailed, connectors.error());
+  auto verdicts = diag::evaluate_connectors(ctx.store, ctx.settings, *all, ctx.now, std::chrono::hours(0));
+  if (!verdicts) return failure(kExitFailed, verdicts.error());
   std::vector<std::string> users;
-  for (const auto& c : *connectors) {
-    if (!c.enabled || !(c.auth_mechanism & core::kAuthTls)) continue;
-    auto chosen = core::select_starttls_certificate(props, core::effective_fqdn(c, ctx.settings));
-    if (chosen && chosen->thumbprint == entry->stored.thumbprint) users.push_back(c.name);
+  for (const auto& v : *verdicts) {
+    if (v.selection.chosen && v.selection.chosen->thumbprint == entry->stored.thumbprint) {
+      users.push_back(v.kind == "Send" ? "send connector '" + v.name + "'" : "receive connector '" + v.name + "'");
+    }
   }
   if (!users.empty() && !req.force) {
     std::string list;
-    for (const auto& u : users) list += (list.empty() ? "'" : ", '") + u + "'";
-    return failure(kExitFailed, "certificate " + entry->stored.thumbprint + " is in use by receive connector " + list +
+    for (const auto& u : users) list += (list.empty() ? "" : ", ") + u;
+    return failure(kExitFailed, "certificate " + entry->stored.thumbprint + " is in use by " + list +
                                     "; removing it ends STARTTLS there (use --force to remove it anyway)");
   }
   Reply r;

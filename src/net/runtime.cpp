@@ -1,41 +1,77 @@
 #include "net/runtime.hpp"
 
+#include <map>
+
 #include "core/names.hpp"
-#include "core/selection.hpp"
-#include "tls/certificate_io.hpp"
 
 namespace starling::net {
+
+std::chrono::hours warning_window(store::Store& store) {
+  auto days = store.setting("certificate_warning_days");
+  int d = 30;
+  if (days && *days) {
+    try {
+      d = std::stoi(**days);
+    } catch (...) {
+    }
+  }
+  return std::chrono::hours(24 * std::max(0, d));
+}
+
+namespace {
+
+// Each name, exact or wildcard, goes to the best SMTP-enabled certificate that lists it.
+std::shared_ptr<const tls::SniTable> build_sni(const std::vector<diag::CertificateRecord>& certs) {
+  std::vector<core::Certificate> props = diag::selectable(certs);
+  std::map<std::string, const diag::CertificateRecord*> by_thumbprint;
+  for (const auto& c : certs) by_thumbprint[c.props.thumbprint] = &c;
+  std::map<std::string, std::vector<const core::Certificate*>> by_name;
+  for (const auto& c : props) {
+    for (const auto& d : c.domains) by_name[core::normalize_name(d)].push_back(&c);
+  }
+  auto table = std::make_shared<tls::SniTable>();
+  std::map<std::string, std::shared_ptr<const tls::SniCertificate>> made;
+  for (auto& [name, list] : by_name) {
+    // The rule's ranking restricted to this name's certificates.
+    std::vector<core::Certificate> group;
+    for (const auto* c : list) group.push_back(*c);
+    auto ranked = core::rank_starttls_certificates(group, core::is_wildcard(name) ? "x" + name.substr(1) : name);
+    if (ranked.empty()) continue;
+    const auto* rec = by_thumbprint[ranked.front()->thumbprint];
+    auto& cert = made[rec->props.thumbprint];
+    if (!cert) {
+      cert = std::make_shared<tls::SniCertificate>(
+          tls::SniCertificate{rec->props.thumbprint, rec->stored.certificate_pem, rec->stored.key_pem});
+    }
+    table->add(name, cert);
+  }
+  return table;
+}
+
+}  // namespace
 
 Result<Runtime> load_runtime(store::Store& store, tls::ContextCache& cache) {
   Runtime rt;
   auto settings = store.server_settings();
   if (!settings) return std::move(settings).take_error();
   rt.settings = *settings;
+  auto generation = store.generation();
+  if (generation) rt.generation = *generation;
   auto connectors = store.receive_connectors();
   if (!connectors) return std::move(connectors).take_error();
   auto domains = store.accepted_domains();
   if (!domains) return std::move(domains).take_error();
-  auto stored = store.certificates();
-  if (!stored) return std::move(stored).take_error();
+  auto now = std::chrono::system_clock::now();
+  auto certs = diag::load_certificates(store, now);
+  if (!certs) return std::move(certs).take_error();
+  auto verdicts = diag::evaluate_connectors(store, rt.settings, *certs, now, warning_window(store));
+  if (!verdicts) return std::move(verdicts).take_error();
+  rt.verdicts = *verdicts;
 
   auto accepted = std::make_shared<std::set<std::string>>();
   for (const auto& d : *domains) accepted->insert(core::normalize_name(d));
   std::string postmaster_domain = domains->empty() ? rt.settings.fqdn : domains->front();
-
-  // Certificate properties, parsed once per load; the selection rule reads only these.
-  std::vector<core::Certificate> certs;
-  std::vector<const store::StoredCertificate*> by_index;
-  for (const auto& sc : *stored) {
-    auto c = tls::describe_certificate(sc.certificate_pem, sc.key_pem);
-    if (!c) {
-      rt.warnings.push_back("certificate " + sc.thumbprint + " is unreadable: " + c.error());
-      continue;
-    }
-    c->services = sc.services;
-    c->friendly_name = sc.friendly_name;
-    certs.push_back(std::move(*c));
-    by_index.push_back(&sc);
-  }
+  auto sni = build_sni(*certs);
 
   std::set<std::string> in_use;
   for (const auto& c : *connectors) {
@@ -45,6 +81,8 @@ Result<Runtime> load_runtime(store::Store& store, tls::ContextCache& cache) {
     cr->fqdn = core::effective_fqdn(c, rt.settings);
     cr->accepted_domains = accepted;
     cr->postmaster_domain = postmaster_domain;
+    cr->sni = sni;
+    cr->contexts = &cache;
     for (const auto& text : c.remote_ip_ranges) {
       auto r = core::parse_ip_range(text);
       if (r) {
@@ -53,30 +91,27 @@ Result<Runtime> load_runtime(store::Store& store, tls::ContextCache& cache) {
         rt.warnings.push_back("receive connector '" + c.name + "': " + r.error() + " (ignored)");
       }
     }
-    if (c.auth_mechanism & core::kAuthTls) {
-      auto chosen = core::select_starttls_certificate(certs, cr->fqdn);
-      if (!chosen) {
-        rt.warnings.push_back("receive connector '" + c.name + "': no SMTP-enabled certificate covers " +
-                              cr->fqdn + "; STARTTLS is not offered");
+    auto verdict = std::find_if(rt.verdicts.begin(), rt.verdicts.end(), [&](const diag::ConnectorVerdict& v) {
+      return v.kind == "Receive" && v.name == c.name;
+    });
+    if (verdict != rt.verdicts.end() && verdict->selection.chosen) {
+      const std::string& thumb = verdict->selection.chosen->thumbprint;
+      auto rec = std::find_if(certs->begin(), certs->end(), [&](const auto& x) { return x.props.thumbprint == thumb; });
+      auto ctx = cache.get(thumb, rec->stored.certificate_pem, rec->stored.key_pem);
+      if (!ctx) {
+        rt.warnings.push_back("receive connector '" + c.name + "': certificate " + thumb + " cannot be used: " + ctx.error());
       } else {
-        size_t i = static_cast<size_t>(
-            std::find_if(certs.begin(), certs.end(),
-                         [&](const core::Certificate& x) { return x.thumbprint == chosen->thumbprint; }) -
-            certs.begin());
-        auto ctx = cache.get(chosen->thumbprint, by_index[i]->certificate_pem, by_index[i]->key_pem);
-        if (!ctx) {
-          rt.warnings.push_back("receive connector '" + c.name + "': certificate " +
-                                chosen->thumbprint + " cannot be used: " + ctx.error());
-        } else {
-          cr->tls = *ctx;
-          cr->certificate_thumbprint = chosen->thumbprint;
-          in_use.insert(chosen->thumbprint);
-        }
+        cr->tls = *ctx;
+        cr->certificate_thumbprint = thumb;
+        in_use.insert(thumb);
       }
     }
     rt.connectors.push_back(std::move(cr));
   }
-  cache.retain(in_use);
+  // Contexts of certificates no longer in the store are dropped; the SNI ones are rebuilt lazily.
+  std::set<std::string> keep = in_use;
+  for (const auto& c : *certs) keep.insert(c.props.thumbprint);
+  cache.retain(keep);
   return rt;
 }
 

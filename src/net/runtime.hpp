@@ -1,6 +1,7 @@
 // What the listeners serve, read from the store: the server settings, each enabled receive
-// connector with its effective FQDN and the TLS context chosen for it, and the accepted
-// domains. Built whole and swapped whole, so a connection always sees one consistent version.
+// connector with its effective FQDN and the TLS context chosen for it, the SNI table, and the
+// accepted domains. Built whole and swapped whole, so a connection always sees one consistent
+// version; the connector verdicts are kept for the events and the troubleshooter.
 #pragma once
 
 #include <memory>
@@ -11,8 +12,10 @@
 #include "core/connector.hpp"
 #include "core/ip_range.hpp"
 #include "core/result.hpp"
+#include "diag/evaluation.hpp"
 #include "store/store.hpp"
 #include "tls/server_context.hpp"
+#include "tls/sni.hpp"
 
 namespace starling::net {
 
@@ -24,15 +27,23 @@ struct ConnectorRuntime {
   std::string postmaster_domain;
   std::vector<core::IpRange> remote_ranges;  // parsed RemoteIPRanges
   std::shared_ptr<const std::set<std::string>> accepted_domains;  // lower-case
+  std::shared_ptr<const tls::SniTable> sni;
+  tls::ContextCache* contexts = nullptr;
 };
 
 struct Runtime {
   core::ServerSettings settings;
   std::vector<std::shared_ptr<const ConnectorRuntime>> connectors;  // enabled ones only
-  std::vector<std::string> warnings;  // e.g. a TLS connector without a certificate
+  std::vector<diag::ConnectorVerdict> verdicts;  // every TLS connector, receive and send
+  std::vector<std::string> warnings;
+  int64_t generation = -1;
 };
 
-// Reads the store and builds the runtime. TLS contexts come from `cache`.
+// Reads the store and builds the runtime. TLS contexts come from `cache`, which must outlive
+// every runtime built with it.
 Result<Runtime> load_runtime(store::Store& store, tls::ContextCache& cache);
+
+// The warning window for events 12018 (server setting certificate_warning_days, default 30).
+std::chrono::hours warning_window(store::Store& store);
 
 }  // namespace starling::net

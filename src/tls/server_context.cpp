@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 
 #include "tls/openssl_error.hpp"
+#include "tls/sni.hpp"
 
 namespace starling::tls {
 
@@ -23,6 +24,7 @@ Result<ContextPtr> make_server_context(const std::string& certificate_chain_pem,
   static const unsigned char kSessionContext[] = "starling-smtp";
   SSL_CTX_set_session_id_context(native, kSessionContext, sizeof kSessionContext - 1);
   SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_SERVER);
+  install_sni_callback(native);
   asio::error_code ec;
   ctx->use_certificate_chain(asio::buffer(certificate_chain_pem), ec);
   if (ec) return make_error(openssl_error("cannot use the certificate: " + ec.message()));

@@ -1,0 +1,135 @@
+#include "diag/evaluation.hpp"
+
+#include <ctime>
+
+#include "tls/certificate_io.hpp"
+#include "tls/certificate_status.hpp"
+#include "tls/request_info.hpp"
+
+namespace starling::diag {
+std::string condition_text(const ConnectorVerdict& v) {
+  const core::Selection& s = v.selection;
+  switch (s.condition) {
+    case core::NoCertificate::kNoneListsName:
+      return "(a) no certificate lists " + v.fqdn + " in its CertificateDomains";
+    case core::NoCertificate::kNotEnabledForSmtp:
+      return "(b) certificates list " + v.fqdn + " but are not enabled for SMTP";
+    case core::NoCertificate::kUnusable:
+      return "(c) certificates list " + v.fqdn +
+             " but lack a usable private key, are not X.509 v3, or their key usage forbids TLS server use";
+    case core::NoCertificate::kPinnedMissing:
+      return "no usable certificate in the store matches TlsCertificateName " + v.tls_certificate_name;
+  }
+  return "";
+}
+
+std::vector<std::pair<std::string, std::string>> not_found_fields(const ConnectorVerdict& v) {
+  std::string thumbprints;
+  for (const auto& t : v.selection.thumbprints) thumbprints += (thumbprints.empty() ? "" : ", ") + t;
+  std::vector<std::pair<std::string, std::string>> f{
+      {"Fqdn", v.fqdn},
+      {"Connector", v.name},
+      {"ConnectorKind", v.kind},
+      {"Condition", condition_text(v)},
+      {"Thumbprints", thumbprints.empty() ? "none" : thumbprints},
+      {"Fix", core::fix_command(v.selection, v.fqdn, v.kind, v.name)},
+  };
+  if (!v.tls_certificate_name.empty()) f.emplace_back("TlsCertificateName", v.tls_certificate_name);
+  return f;
+}
+
+std::vector<std::pair<std::string, std::string>> chosen_fields(const ConnectorVerdict& v) {
+  const core::Certificate& c = *v.selection.chosen;
+  std::time_t t = std::chrono::system_clock::to_time_t(c.not_after);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return {{"Thumbprint", c.thumbprint}, {"Subject", c.subject},     {"Connector", v.name},
+          {"ConnectorKind", v.kind},    {"Fqdn", v.fqdn},           {"NotAfter", buf},
+          {"HoursRemaining", std::to_string(v.selection.hours_remaining)}};
+}
+
+std::vector<std::string> split_pem(const std::string& pem) {
+  std::vector<std::string> out;
+  static const std::string kBegin = "-----BEGIN CERTIFICATE-----";
+  static const std::string kEnd = "-----END CERTIFICATE-----";
+  size_t pos = 0;
+  while ((pos = pem.find(kBegin, pos)) != std::string::npos) {
+    size_t end = pem.find(kEnd, pos);
+    if (end == std::string::npos) break;
+    out.push_back(pem.substr(pos, end + kEnd.size() - pos) + "\n");
+    pos = end + kEnd.size();
+  }
+  return out;
+}
+
+Result<std::vector<CertificateRecord>> load_certificates(store::Store& store, core::SysTime now) {
+  auto stored = store.certificates();
+  if (!stored) return std::move(stored).take_error();
+  auto roots = store.trusted_roots();
+  if (!roots) return std::move(roots).take_error();
+  std::vector<CertificateRecord> out;
+  for (auto& sc : *stored) {
+    CertificateRecord e{sc, {}};
+    if (e.pending()) {
+      auto info = tls::describe_request(sc.request_pem);
+      e.props.thumbprint = sc.thumbprint;
+      if (info) {
+        e.props.subject = info->subject;
+        e.props.domains = info->domains;
+      }
+      e.props.has_private_key = !sc.key_pem.empty();
+      e.props.status = "PendingRequest";
+      e.props.root_ca_type = "Unknown";
+      e.props.not_before = e.props.not_after = std::chrono::system_clock::from_time_t(sc.added_at);
+    } else {
+      auto d = tls::describe_certificate(sc.certificate_pem, sc.key_pem);
+      if (!d) return make_error("certificate " + sc.thumbprint + " in the store is unreadable: " + d.error());
+      e.props = *d;
+      auto status = tls::check_certificate_status(split_pem(sc.certificate_pem), *roots, now);
+      e.props.status = status.status;
+      e.props.chain_trusted = status.chain_trusted;
+      e.props.root_ca_type = sc.root_ca_type;
+    }
+    e.props.services = sc.services;
+    e.props.friendly_name = sc.friendly_name;
+    e.props.private_key_exportable = sc.private_key_exportable;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<core::Certificate> selectable(const std::vector<CertificateRecord>& certs) {
+  std::vector<core::Certificate> out;
+  for (const auto& c : certs) {
+    if (!c.pending()) out.push_back(c.props);
+  }
+  return out;
+}
+
+Result<std::vector<ConnectorVerdict>> evaluate_connectors(store::Store& store, const core::ServerSettings& settings,
+                                                          const std::vector<CertificateRecord>& certs,
+                                                          core::SysTime now, std::chrono::hours window) {
+  auto receive = store.receive_connectors();
+  if (!receive) return std::move(receive).take_error();
+  auto send = store.send_connectors();
+  if (!send) return std::move(send).take_error();
+  std::vector<core::Certificate> props = selectable(certs);
+  std::vector<ConnectorVerdict> out;
+  for (const auto& c : *receive) {
+    if (!c.enabled || !(c.auth_mechanism & core::kAuthTls)) continue;
+    ConnectorVerdict v{"Receive", c.name, core::effective_fqdn(c, settings), c.tls_certificate_name, {}, c.bindings};
+    v.selection = core::select_certificate(props, {v.fqdn, v.tls_certificate_name, now, window});
+    out.push_back(std::move(v));
+  }
+  for (const auto& c : *send) {
+    if (!c.enabled || c.ignore_starttls) continue;
+    ConnectorVerdict v{"Send", c.name, c.fqdn.empty() ? settings.fqdn : c.fqdn, c.tls_certificate_name, {}, {}};
+    v.selection = core::select_certificate(props, {v.fqdn, v.tls_certificate_name, now, window});
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace starling::diag

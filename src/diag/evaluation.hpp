@@ -1,0 +1,57 @@
+// The certificate picture of a server: every certificate's properties (with chain trust against
+// the system and the store's own roots) and, for every connector that offers TLS, what the
+// selection rule chooses or why it cannot. Computed once per configuration change and shared by
+// the listeners, the events (12014/12016/12018), get-certificate and test-starttls, so they
+// always agree.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "core/connector.hpp"
+#include "core/selection.hpp"
+#include "store/store.hpp"
+
+namespace starling::diag {
+
+struct CertificateRecord {
+  store::StoredCertificate stored;
+  core::Certificate props;
+  bool pending() const { return stored.certificate_pem.empty(); }
+};
+
+Result<std::vector<CertificateRecord>> load_certificates(store::Store& store, core::SysTime now);
+
+struct ConnectorVerdict {
+  std::string kind;  // "Receive" or "Send"
+  std::string name;
+  std::string fqdn;  // effective
+  std::string tls_certificate_name;
+  core::Selection selection;
+  std::vector<core::Binding> bindings;  // receive connectors
+};
+
+// The connectors that offer TLS: enabled receive connectors with Tls in AuthMechanism, and
+// enabled send connectors that do not ignore STARTTLS.
+Result<std::vector<ConnectorVerdict>> evaluate_connectors(store::Store& store, const core::ServerSettings& settings,
+                                                          const std::vector<CertificateRecord>& certs,
+                                                          core::SysTime now,
+                                                          std::chrono::hours warning_window);
+
+// "(a) no certificate lists mail.contoso.test in its CertificateDomains", "(b) ...", "(c) ...".
+std::string condition_text(const ConnectorVerdict& v);
+
+// The fields of event 12014 for a connector without a certificate: Fqdn, Connector,
+// ConnectorKind, Condition, Thumbprints, Fix (and TlsCertificateName when pinned).
+std::vector<std::pair<std::string, std::string>> not_found_fields(const ConnectorVerdict& v);
+// Fields naming the chosen certificate (12016, 12018, and the restored event).
+std::vector<std::pair<std::string, std::string>> chosen_fields(const ConnectorVerdict& v);
+
+// The PEM certificates of a chain, one string each.
+std::vector<std::string> split_pem(const std::string& pem);
+
+// The certificates that are not pending requests, as the selection rule reads them.
+std::vector<core::Certificate> selectable(const std::vector<CertificateRecord>& certs);
+
+}  // namespace starling::diag

@@ -1,0 +1,44 @@
+// SNI: when a client names a host that an SMTP-enabled certificate covers, the handshake serves
+// that certificate instead of the connector's (Exchange does not; Starling does). The table
+// maps each exact name and each wildcard's parent domain to the best certificate for it, so a
+// handshake does one or two hash lookups whatever the size of the store; contexts are built on
+// first use and kept in the ContextCache.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "tls/server_context.hpp"
+
+namespace starling::tls {
+
+struct SniCertificate {
+  std::string thumbprint;
+  std::string chain_pem;
+  std::string key_pem;
+};
+
+class SniTable {
+ public:
+  // Names must be added best first: the first certificate added for a name keeps it.
+  void add(std::string_view name, std::shared_ptr<const SniCertificate> cert);
+  // Exact name first, then a one-label wildcard (*.parent).
+  const SniCertificate* find(std::string_view host) const;
+  size_t size() const { return exact_.size() + wildcard_.size(); }
+
+ private:
+  std::unordered_map<std::string, std::shared_ptr<const SniCertificate>> exact_;
+  std::unordered_map<std::string, std::shared_ptr<const SniCertificate>> wildcard_;  // by parent
+};
+
+// Makes `ctx` consult the table attached to each connection.
+void install_sni_callback(SSL_CTX* ctx);
+// Attaches a table (and the cache to build contexts from) to one connection, before its
+// handshake. Both must outlive the handshake.
+void attach_sni(SSL* ssl, const SniTable* table, ContextCache* cache);
+
+}  // namespace starling::tls
