@@ -28,7 +28,7 @@ using mgmt::Json;
 
 // Options that are switches: they take a value only when it is literally true or false.
 const std::set<std::string> kSwitches{"yes", "force", "offline", "exportable", "privatekeyexportable",
-                                      "binary", "binaryencoded", "trustedroot", "help"};
+                                      "binary", "binaryencoded", "trustedroot", "probe", "help"};
 
 struct ShellOptions {
   mgmt::Request request;
@@ -277,7 +277,7 @@ int run_shell(int argc, char** argv) {
     return mgmt::kExitFailed;
   }
   for (const auto& w : reply->warnings) std::cerr << "WARNING: " << w << "\n";
-  if (reply->exit_code != mgmt::kExitOk) {
+  if (reply->exit_code != mgmt::kExitOk && reply->objects.empty()) {
     std::cerr << "starling: " << reply->error << "\n";
     return reply->exit_code;
   }
@@ -306,7 +306,8 @@ int run_shell(int argc, char** argv) {
     std::cout << (format == "list" ? format_list(*objects) : format_table(*objects));
   }
   for (const auto& m : reply->messages) (format == "json" ? std::cerr : std::cout) << m << "\n";
-  return mgmt::kExitOk;
+  // A report with a verdict (test-starttls): shown, and its status returned.
+  return reply->exit_code;
 }
 
 }  // namespace starling::app

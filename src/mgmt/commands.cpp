@@ -15,7 +15,8 @@
 namespace starling::mgmt {
 namespace {
 
-constexpr std::array<CommandSpec, 21> kCommands{{
+constexpr std::array<CommandSpec, 22> kCommands{{
+    {"test-starttls", "Test-StartTls", test_starttls},
     {"get-certificate", "Get-ExchangeCertificate", get_certificate},
     {"new-certificate", "New-ExchangeCertificate", new_certificate},
     {"import-certificate", "Import-ExchangeCertificate", import_certificate},
@@ -166,6 +167,8 @@ Reply execute(Context& ctx, const Request& req) {
     if (reply.exit_code != kExitOk || !reply.confirm.empty()) return make_error("rolled back");
     return {};
   });
+  // A test command's verdict (exit 1 with a report) is not a failure to roll back: nothing was
+  // written either way.
   if (!tx && reply.exit_code == kExitOk && reply.confirm.empty()) {
     return failure(kExitFailed, tx.error());  // the commit itself failed
   }

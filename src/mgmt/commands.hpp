@@ -49,5 +49,6 @@ Reply import_certificate(Context&, const Request&);
 Reply enable_certificate(Context&, const Request&);
 Reply export_certificate(Context&, const Request&);
 Reply remove_certificate(Context&, const Request&);
+Reply test_starttls(Context&, const Request&);
 
 }  // namespace starling::mgmt
