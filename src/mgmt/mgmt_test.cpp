@@ -249,5 +249,31 @@ TEST_F(Mgmt, GetEventFilters) {
   EXPECT_EQ(run("get-event", {{"level", "loud"}}).exit_code, kExitUsage);
 }
 
+TEST_F(Mgmt, TestStartTlsNamesTheConditionAndTheFix) {
+  auto healthy = run("test-starttls");
+  EXPECT_EQ(healthy.exit_code, 0) << healthy.error;
+  ASSERT_EQ(healthy.objects.size(), 1u);
+  EXPECT_EQ(healthy.objects[0]["Thumbprint"], setup_thumbprint_);
+
+  ASSERT_EQ(run("set-receive-connector", {{"identity", "Default mx"}, {"fqdn", "mail.fabrikam.test"}}).exit_code, 0);
+  auto a = run("test-starttls");
+  EXPECT_EQ(a.exit_code, 1);
+  EXPECT_EQ(a.objects[0]["Healthy"], false);
+  EXPECT_EQ(std::string(a.objects[0]["Condition"]).substr(0, 3), "(a)");
+  EXPECT_EQ(a.objects[0]["Fix"], "starling new-certificate --domain mail.fabrikam.test --services SMTP");
+
+  auto made = run("new-certificate", {{"domain", "mail.fabrikam.test"}, {"services", "IMAP"}});
+  std::string thumb = made.objects[0]["Thumbprint"];
+  auto b = run("test-starttls", {{"connector", "Default mx"}});
+  EXPECT_EQ(std::string(b.objects[0]["Condition"]).substr(0, 3), "(b)");
+  EXPECT_EQ(b.objects[0]["Fix"], "starling enable-certificate " + thumb + " --services SMTP");
+
+  ASSERT_EQ(run("enable-certificate", {{"identity", thumb}, {"services", "SMTP"}}).exit_code, 0);
+  auto fixed = run("test-starttls");
+  EXPECT_EQ(fixed.exit_code, 0);
+  EXPECT_EQ(fixed.objects[0]["Thumbprint"], thumb);
+  EXPECT_EQ(run("test-starttls", {{"connector", "nope"}}).exit_code, 1);
+}
+
 }  // namespace
 }  // namespace starling::mgmt
