@@ -85,7 +85,7 @@ class Management {
     mgmt::Context ctx{*store_, *settings, mgmt::caller_from_credentials(peer.uid, peer.gid, settings->admin_group),
                       events_.get()};
     mgmt::Reply reply = mgmt::execute(ctx, *request);
-    if (!reply.change.empty()) apply_change(reply.change);
+    if (!reply.change.empty() && reply.reconfigures) apply_change(reply.change);
     return reply;
   }
 

@@ -1,5 +1,7 @@
 #include "core/certificate.hpp"
 
+#include <algorithm>
+
 #include "core/names.hpp"
 
 namespace starling::core {
@@ -15,26 +17,15 @@ constexpr std::pair<Service, const char*> kServiceNames[] = {
 std::optional<Services> parse_services(std::string_view text) {
   Services out = 0;
   bool none = false;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    std::string_view item = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+  for (std::string_view item : split_list(text)) {
     if (iequals(item, "None")) {
       none = true;
-    } else {
-      bool found = false;
-      for (auto [flag, name] : kServiceNames) {
-        if (iequals(item, name)) {
-          out |= static_cast<Services>(flag);
-          found = true;
-        }
-      }
-      if (!found) return std::nullopt;
+      continue;
     }
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
+    auto it = std::find_if(std::begin(kServiceNames), std::end(kServiceNames),
+                           [&](const auto& n) { return iequals(item, n.second); });
+    if (it == std::end(kServiceNames)) return std::nullopt;
+    out |= static_cast<Services>(it->first);
   }
   if (none && out != 0) return std::nullopt;
   return out;

@@ -29,25 +29,18 @@ std::string format_auth_mechanism(uint32_t flags) {
 Result<uint32_t> parse_auth_mechanism(std::string_view text) {
   uint32_t flags = 0;
   bool none = false;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    std::string_view item = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+  for (std::string_view item : split_list(text)) {
     if (iequals(item, "None")) {
       none = true;
-    } else {
-      auto it = std::find_if(std::begin(kAuthNames), std::end(kAuthNames),
-                             [&](const auto& n) { return iequals(item, n.second); });
-      if (it == std::end(kAuthNames)) {
-        return make_error("AuthMechanism: unknown value '" + std::string(item) +
-                          "' (None, Tls, BasicAuth, BasicAuthRequireTLS, ExternalAuthoritative)");
-      }
-      flags |= it->first;
+      continue;
     }
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
+    auto it = std::find_if(std::begin(kAuthNames), std::end(kAuthNames),
+                           [&](const auto& n) { return iequals(item, n.second); });
+    if (it == std::end(kAuthNames)) {
+      return make_error("AuthMechanism: unknown value '" + std::string(item) +
+                        "' (None, Tls, BasicAuth, BasicAuthRequireTLS, ExternalAuthoritative)");
+    }
+    flags |= it->first;
   }
   if (none && flags != 0) return make_error("AuthMechanism: None stands alone");
   return flags;

@@ -42,6 +42,20 @@ bool is_valid_hostname(std::string_view name) {
   return true;
 }
 
+std::vector<std::string_view> split_list(std::string_view text) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    size_t comma = text.find(',', start);
+    std::string_view item = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    out.push_back(item);
+    if (comma == std::string_view::npos) return out;
+    start = comma + 1;
+  }
+}
+
 bool is_wildcard(std::string_view pattern) { return pattern.starts_with("*."); }
 
 bool name_matches(std::string_view pattern, std::string_view name) {

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace starling::core {
 
@@ -18,5 +19,7 @@ bool is_valid_hostname(std::string_view name);
 // True when `pattern` (an exact name or a one-label wildcard) covers `name`.
 bool name_matches(std::string_view pattern, std::string_view name);
 bool is_wildcard(std::string_view pattern);
+// "a, b,c" -> {"a", "b", "c"}: split on commas, spaces trimmed, empty items kept.
+std::vector<std::string_view> split_list(std::string_view text);
 
 }  // namespace starling::core

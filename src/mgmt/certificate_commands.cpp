@@ -410,6 +410,7 @@ Reply export_certificate(Context& ctx, const Request& req) {
   r.file_base64 = to_base64(*p12);
   r.messages.push_back("Exported certificate " + entry->stored.thumbprint + " with its private key (PKCS#12).");
   r.change = "exported certificate " + entry->stored.thumbprint + " with its private key";
+  r.reconfigures = false;  // audited, but nothing the server serves has changed
   return r;
 }
 

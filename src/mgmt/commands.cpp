@@ -140,7 +140,9 @@ Reply execute(Context& ctx, const Request& req) {
   // server nobody else may do anything; elsewhere the assigned roles decide.
   if (!ctx.caller.local_admin) {
     std::string why;
+    std::string required(role_name(needed));
     if (ctx.settings.mode == "edge") {
+      required = "local administrator (edge server)";
       why = "this is an edge server: only local administrators (root or the " +
             ctx.settings.admin_group + " group) may run commands";
     } else {
@@ -153,8 +155,7 @@ Reply execute(Context& ctx, const Request& req) {
     if (!why.empty()) {
       if (ctx.events) {
         ctx.events->record(events::kManagementAccessDenied, ctx.caller.user + ":" + command,
-                        {{"User", ctx.caller.user}, {"Command", command},
-                         {"RequiredRole", std::string(role_name(needed))}});
+                        {{"User", ctx.caller.user}, {"Command", command}, {"RequiredRole", required}});
       }
       return failure(kExitDenied, "permission denied: " + why);
     }

@@ -48,6 +48,7 @@ struct Reply {
                                             // the shell resends as if it had no terminal
   std::string file_base64;                  // bytes for the shell to write (export, request)
   std::string change;                       // what changed, for the event log; empty: nothing
+  bool reconfigures = true;                 // with a change: the running server must re-read
 };
 
 Reply failure(int exit_code, std::string error);

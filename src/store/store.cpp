@@ -1,4 +1,5 @@
 #include "store/store.hpp"
+#include "store/guarded.hpp"
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
@@ -47,15 +48,6 @@ constexpr const char* kMigrations[] = {
     )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
-
-template <typename F>
-auto guarded(F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    return make_error(std::string("store: ") + e.what());
-  }
-}
 
 template <typename T>
 Result<std::vector<T>> read_json_table(SQLite::Database& db, const char* sql) {

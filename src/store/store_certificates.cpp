@@ -2,18 +2,10 @@
 #include <SQLiteCpp/Statement.h>
 
 #include "store/store.hpp"
+#include "store/guarded.hpp"
 
 namespace starling::store {
 namespace {
-
-template <typename F>
-auto guarded(F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    return make_error(std::string("store: ") + e.what());
-  }
-}
 
 void bind_certificate(SQLite::Statement& q, const StoredCertificate& c) {
   q.bind(":thumbprint", c.thumbprint);
