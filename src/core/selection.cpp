@@ -25,8 +25,13 @@ std::vector<const Certificate*> matching(std::span<const Certificate> certs, std
   return out;
 }
 
-void rank(std::vector<const Certificate*>& v) {
-  std::stable_sort(v.begin(), v.end(), [](const Certificate* a, const Certificate* b) {
+void rank(std::vector<const Certificate*>& v, SysTime now) {
+  // A renewal imported before its start date must not displace the certificate in use.
+  auto valid = [&](const Certificate* c) {
+    return now == SysTime{} || (c->not_before <= now && now < c->not_after);
+  };
+  std::stable_sort(v.begin(), v.end(), [&](const Certificate* a, const Certificate* b) {
+    if (valid(a) != valid(b)) return valid(a);
     bool a_ca = !a->is_self_signed && a->chain_trusted;
     bool b_ca = !b->is_self_signed && b->chain_trusted;
     if (a_ca != b_ca) return a_ca;
@@ -46,10 +51,10 @@ bool parse_tls_certificate_name(std::string_view text, std::string& issuer, std:
 }
 
 std::vector<const Certificate*> rank_starttls_certificates(std::span<const Certificate> certs,
-                                                           std::string_view name) {
+                                                           std::string_view name, SysTime now) {
   std::vector<const Certificate*> ranked = matching(certs, name, /*wildcard=*/false);
   if (ranked.empty()) ranked = matching(certs, name, /*wildcard=*/true);
-  rank(ranked);
+  rank(ranked, now);
   return ranked;
 }
 
@@ -69,11 +74,11 @@ Selection select_certificate(std::span<const Certificate> certs, const Selection
     for (const Certificate& c : certs) {
       if (usable(c) && iequals(c.issuer, issuer) && iequals(c.subject, subject)) pinned.push_back(&c);
     }
-    rank(pinned);
+    rank(pinned, in.now);
     for (const Certificate* c : pinned) s.ranking.push_back(*c);
     if (pinned.empty()) s.condition = NoCertificate::kPinnedMissing;
   } else {
-    for (const Certificate* c : rank_starttls_certificates(certs, in.name)) s.ranking.push_back(*c);
+    for (const Certificate* c : rank_starttls_certificates(certs, in.name, in.now)) s.ranking.push_back(*c);
     if (s.ranking.empty()) {
       // Which condition holds: nobody lists the name, or those who do are not enabled for SMTP,
       // or are unusable. Unusable wins over "not enabled": enabling would not help.

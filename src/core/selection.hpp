@@ -46,10 +46,11 @@ struct Selection {
 
 Selection select_certificate(std::span<const Certificate> certs, const SelectionInput& in);
 
-// Exact names before wildcards (wildcards only when no exact name qualifies); CA-issued and
-// trusted before self-signed; newest NotBefore first.
+// Exact names before wildcards (wildcards only when no exact name qualifies); valid at `now`
+// before not yet valid or expired (when `now` is given); CA-issued and trusted before
+// self-signed; newest NotBefore first.
 std::vector<const Certificate*> rank_starttls_certificates(std::span<const Certificate> certs,
-                                                           std::string_view name);
+                                                           std::string_view name, SysTime now = {});
 
 // The first of the ranking, or none (no pin, no dates considered).
 std::optional<Certificate> select_starttls_certificate(std::span<const Certificate> certs,

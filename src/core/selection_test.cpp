@@ -103,6 +103,16 @@ TEST(SelectCertificate, ConditionsSayWhyNothingQualifies) {
   EXPECT_EQ(c.thumbprints, (std::vector<std::string>{"C", "D"}));
 }
 
+TEST(SelectCertificate, ARenewalNotYetValidDoesNotDisplaceTheCurrentCertificate) {
+  auto current = qualifying("CURRENT", {"mail.contoso.test"});
+  auto renewal = qualifying("RENEWAL", {"mail.contoso.test"});
+  renewal.not_before = at(24 * 30);
+  renewal.not_after = at(24 * 400);
+  std::vector<Certificate> certs{current, renewal};
+  EXPECT_EQ(select_certificate(certs, {"mail.contoso.test", "", at(0)}).chosen->thumbprint, "CURRENT");
+  EXPECT_EQ(select_certificate(certs, {"mail.contoso.test", "", at(24 * 31)}).chosen->thumbprint, "RENEWAL");
+}
+
 TEST(SelectCertificate, PinOverridesTheName) {
   auto pinned = qualifying("PIN", {"other.test"});
   pinned.issuer = "CN=Contoso CA";

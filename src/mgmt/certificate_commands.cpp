@@ -132,7 +132,7 @@ Reply get_certificate(Context& ctx, const Request& req) {
     for (const auto& e : *all) {
       if (!e.pending()) props.push_back(e.props);
     }
-    auto ranked = core::rank_starttls_certificates(props, *domain);
+    auto ranked = core::rank_starttls_certificates(props, *domain, ctx.now);
     for (const core::Certificate* c : ranked) r.objects.push_back(present(*c));
     for (const auto& c : props) {
       bool listed = std::any_of(ranked.begin(), ranked.end(), [&](auto* x) { return x->thumbprint == c.thumbprint; });

@@ -183,7 +183,7 @@ asio::awaitable<bool> Connection::upgrade_to_tls() {
     session_->tls_failed();
     co_return false;
   }
-  tls::attach_sni(tls_.get(), connector_->sni.get(), connector_->contexts);
+  tls::attach_sni(tls_.get(), connector_->sni.get(), connector_->contexts, connector_->fqdn);
   SSL_set_accept_state(tls_.get());
   std::tie(ec, std::ignore) = co_await tls_io([](SSL* ssl) { return SSL_do_handshake(ssl); });
   if (ec) {

@@ -21,7 +21,8 @@ std::chrono::hours warning_window(store::Store& store) {
 namespace {
 
 // Each name, exact or wildcard, goes to the best SMTP-enabled certificate that lists it.
-std::shared_ptr<const tls::SniTable> build_sni(const std::vector<diag::CertificateRecord>& certs) {
+std::shared_ptr<const tls::SniTable> build_sni(const std::vector<diag::CertificateRecord>& certs,
+                                               core::SysTime now) {
   std::vector<core::Certificate> props = diag::selectable(certs);
   std::map<std::string, const diag::CertificateRecord*> by_thumbprint;
   for (const auto& c : certs) by_thumbprint[c.props.thumbprint] = &c;
@@ -32,10 +33,11 @@ std::shared_ptr<const tls::SniTable> build_sni(const std::vector<diag::Certifica
   auto table = std::make_shared<tls::SniTable>();
   std::map<std::string, std::shared_ptr<const tls::SniCertificate>> made;
   for (auto& [name, list] : by_name) {
-    // The rule's ranking restricted to this name's certificates.
+    // The rule's ranking restricted to this name's certificates (for a wildcard, ranked for a
+    // sample name it covers: all of the group list the wildcard).
     std::vector<core::Certificate> group;
     for (const auto* c : list) group.push_back(*c);
-    auto ranked = core::rank_starttls_certificates(group, core::is_wildcard(name) ? "x" + name.substr(1) : name);
+    auto ranked = core::rank_starttls_certificates(group, core::is_wildcard(name) ? "x" + name.substr(1) : name, now);
     if (ranked.empty()) continue;
     const auto* rec = by_thumbprint[ranked.front()->thumbprint];
     auto& cert = made[rec->props.thumbprint];
@@ -71,7 +73,7 @@ Result<Runtime> load_runtime(store::Store& store, tls::ContextCache& cache) {
   auto accepted = std::make_shared<std::set<std::string>>();
   for (const auto& d : *domains) accepted->insert(core::normalize_name(d));
   std::string postmaster_domain = domains->empty() ? rt.settings.fqdn : domains->front();
-  auto sni = build_sni(*certs);
+  auto sni = build_sni(*certs, now);
 
   std::set<std::string> in_use;
   for (const auto& c : *connectors) {

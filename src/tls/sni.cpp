@@ -8,6 +8,7 @@ namespace {
 struct Attachment {
   const SniTable* table;
   ContextCache* cache;
+  std::string own_name;
 };
 
 int attachment_index() {
@@ -21,6 +22,7 @@ int on_servername(SSL* ssl, int*, void*) {
   const char* host = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   auto* a = static_cast<Attachment*>(SSL_get_ex_data(ssl, attachment_index()));
   if (!host || !a || !a->table) return SSL_TLSEXT_ERR_OK;  // the connector's certificate
+  if (core::iequals(core::normalize_name(host), a->own_name)) return SSL_TLSEXT_ERR_OK;
   const SniCertificate* cert = a->table->find(host);
   if (!cert) return SSL_TLSEXT_ERR_OK;
   auto ctx = a->cache->get(cert->thumbprint, cert->chain_pem, cert->key_pem);
@@ -54,8 +56,8 @@ void install_sni_callback(SSL_CTX* ctx) {
   SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
 }
 
-void attach_sni(SSL* ssl, const SniTable* table, ContextCache* cache) {
-  SSL_set_ex_data(ssl, attachment_index(), new Attachment{table, cache});
+void attach_sni(SSL* ssl, const SniTable* table, ContextCache* cache, std::string own_name) {
+  SSL_set_ex_data(ssl, attachment_index(), new Attachment{table, cache, core::normalize_name(own_name)});
 }
 
 }  // namespace starling::tls

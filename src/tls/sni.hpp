@@ -38,7 +38,9 @@ class SniTable {
 // Makes `ctx` consult the table attached to each connection.
 void install_sni_callback(SSL_CTX* ctx);
 // Attaches a table (and the cache to build contexts from) to one connection, before its
-// handshake. Both must outlive the handshake.
-void attach_sni(SSL* ssl, const SniTable* table, ContextCache* cache);
+// handshake. Both must outlive the handshake. SNI naming `own_name` (the connector's FQDN)
+// keeps the connector's certificate, so a TlsCertificateName pin holds for clients that send
+// the MX name as SNI.
+void attach_sni(SSL* ssl, const SniTable* table, ContextCache* cache, std::string own_name = {});
 
 }  // namespace starling::tls
