@@ -235,12 +235,14 @@ asio::awaitable<void> Connection::serve() {
       std::tie(ec, n) = co_await socket_.async_read_some(asio::buffer(buffer), kUse);
     }
     if (ec) {
-      if (ec == asio::error::operation_aborted && timed_out_) {
-        session_->timeout();
-        break;
-      }
-      if (ec == asio::error::operation_aborted && shutting_down_) {
-        session_->shutdown();
+      if (ec == asio::error::operation_aborted && (timed_out_ || shutting_down_)) {
+        timed_out_ ? session_->timeout() : session_->shutdown();
+        // The 421 gets a bounded time: a client that stopped reading must not keep the
+        // connection (and its memory) forever.
+        auto closer = std::make_shared<asio::steady_timer>(socket_.get_executor(), std::chrono::seconds(10));
+        closer->async_wait([self = shared_from_this(), closer](std::error_code e) {
+          if (!e && !self->finished_) self->interrupt();
+        });
         break;
       }
       open = false;  // the client went away
