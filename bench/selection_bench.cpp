@@ -34,6 +34,7 @@
 #include "core/certificate.hpp"
 #include "core/names.hpp"
 #include "core/selection.hpp"
+#include "diag/evaluation.hpp"
 #include "tls/certificate_io.hpp"
 #include "tls/server_context.hpp"
 #include "tls/sni.hpp"
@@ -54,13 +55,17 @@ constexpr const char* kConnectorName = "mail.contoso.com";
 // Named by no certificate in the store.
 constexpr const char* kUncoveredName = "mail.nowhere.example.org";
 
-// A certificate as runtime.cpp's build_sni sees it (diag::CertificateRecord, reduced to what
-// build_sni reads): the metadata and the stored PEMs.
-struct Record {
-  core::Certificate props;
-  std::string certificate_pem;
-  std::string key_pem;
-};
+// A certificate in the store, as the runtime's SNI table reads it.
+using Record = diag::CertificateRecord;
+
+Record record(core::Certificate props, std::string certificate_pem, std::string key_pem) {
+  Record r;
+  r.stored.thumbprint = props.thumbprint;
+  r.stored.certificate_pem = std::move(certificate_pem);
+  r.stored.key_pem = std::move(key_pem);
+  r.props = std::move(props);
+  return r;
+}
 
 Record make_real(const std::string& cn, std::vector<std::string> domains) {
   tls::SelfSignedRequest req;
@@ -72,7 +77,7 @@ Record make_real(const std::string& cn, std::vector<std::string> domains) {
   if (!made) die("generate_self_signed(" + cn + "): " + made.error());
   auto props = tls::describe_certificate(made->certificate_pem, made->key_pem);
   if (!props) die("describe_certificate(" + cn + "): " + props.error());
-  Record r{*props, made->certificate_pem, made->key_pem};
+  Record r = record(*props, made->certificate_pem, made->key_pem);
   r.props.services = static_cast<core::Services>(core::Service::kSmtp);  // the store's field
   r.props.chain_trusted = false;                                          // self-signed
   if (!r.props.has_private_key) die(cn + ": key does not match");
@@ -160,38 +165,6 @@ core::Certificate synthetic(size_t i, core::SysTime now) {
   return c;
 }
 
-// A copy of runtime.cpp's build_sni (file-local there), with diag::selectable inlined: each
-// name, exact or wildcard, goes to the best SMTP-enabled certificate that lists it (valid at
-// `now` first).
-std::shared_ptr<const tls::SniTable> build_sni(const std::vector<Record>& certs, core::SysTime now,
-                                               std::vector<std::string>* names_out = nullptr) {
-  std::vector<core::Certificate> props;
-  for (const auto& c : certs) props.push_back(c.props);
-  std::map<std::string, const Record*> by_thumbprint;
-  for (const auto& c : certs) by_thumbprint[c.props.thumbprint] = &c;
-  std::map<std::string, std::vector<const core::Certificate*>> by_name;
-  for (const auto& c : props) {
-    for (const auto& d : c.domains) by_name[core::normalize_name(d)].push_back(&c);
-  }
-  auto table = std::make_shared<tls::SniTable>();
-  std::map<std::string, std::shared_ptr<const tls::SniCertificate>> made;
-  for (auto& [name, list] : by_name) {
-    std::vector<core::Certificate> group;
-    for (const auto* c : list) group.push_back(*c);
-    auto ranked = core::rank_starttls_certificates(group, core::is_wildcard(name) ? "x" + name.substr(1) : name, now);
-    if (ranked.empty()) continue;
-    const auto* rec = by_thumbprint[ranked.front()->thumbprint];
-    auto& cert = made[rec->props.thumbprint];
-    if (!cert) {
-      cert = std::make_shared<tls::SniCertificate>(
-          tls::SniCertificate{rec->props.thumbprint, rec->certificate_pem, rec->key_pem});
-    }
-    table->add(name, cert);
-    if (names_out) names_out->push_back(name);
-  }
-  return table;
-}
-
 long rss_kib() {
   std::ifstream in("/proc/self/statm");
   long size = 0, resident = 0;
@@ -223,13 +196,13 @@ std::unique_ptr<World> make_world(size_t n) {
   const Record& filler = real[4];
   if (n < kRealInStore) die("N must be at least 4");
   for (size_t i = kRealInStore; i < n; ++i) {
-    w->records.push_back(Record{synthetic(i, w->now), filler.certificate_pem, filler.key_pem});
+    w->records.push_back(record(synthetic(i, w->now), filler.stored.certificate_pem, filler.stored.key_pem));
   }
   for (size_t k = 0; k < kRealInStore; ++k) w->records.push_back(real[k]);  // real ones last
   for (const auto& r : w->records) w->props.push_back(r.props);
 
   std::vector<std::string> names;
-  w->sni = build_sni(w->records, w->now, &names);
+  w->sni = diag::build_sni_table(w->records, w->now, &names);
   for (const auto& name : names) {
     std::string host = core::is_wildcard(name) ? "host" + name.substr(1) : name;
     if (!w->sni->find(host)) die("table name not found: " + host);
@@ -242,7 +215,7 @@ std::unique_ptr<World> make_world(size_t n) {
   w->spread_hosts = std::vector<std::string>(w->spread_hosts.begin(), w->spread_hosts.end());
 
   for (size_t k = 0; k < kRealInStore; ++k) {
-    auto ctx = w->cache.get(real[k].props.thumbprint, real[k].certificate_pem, real[k].key_pem);
+    auto ctx = w->cache.get(real[k].props.thumbprint, real[k].stored.certificate_pem, real[k].stored.key_pem);
     if (!ctx) die("make_server_context: " + ctx.error());
     if (k == 0) w->connector_ctx = *ctx;
   }
@@ -271,7 +244,7 @@ void fill_full_cache(World& w) {
   auto start = Clock::now();
   w.full_cache = std::make_unique<tls::ContextCache>();
   for (const auto& r : w.records) {
-    auto ctx = w.full_cache->get(r.props.thumbprint, r.certificate_pem, r.key_pem);
+    auto ctx = w.full_cache->get(r.props.thumbprint, r.stored.certificate_pem, r.stored.key_pem);
     if (!ctx) die("make_server_context: " + ctx.error());
     if (r.props.thumbprint == w.real_thumbprint(0)) w.full_connector_ctx = *ctx;
   }
@@ -321,11 +294,11 @@ void BM_SelectCertificate_NoMatch(benchmark::State& state) {
   set_store_counters(state, w);
 }
 
-// runtime.cpp's build_sni over the store (run by load_runtime after every change).
+// diag::build_sni_table over the store (run by load_runtime after every change).
 void BM_BuildSniTable(benchmark::State& state) {
   World& w = world(static_cast<size_t>(state.range(0)));
   for (auto _ : state) {
-    auto table = build_sni(w.records, w.now);
+    auto table = diag::build_sni_table(w.records, w.now);
     benchmark::DoNotOptimize(table);
   }
   set_store_counters(state, w);

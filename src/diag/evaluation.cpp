@@ -1,6 +1,9 @@
 #include "diag/evaluation.hpp"
 
 #include <ctime>
+#include <map>
+
+#include "core/names.hpp"
 
 #include "tls/certificate_io.hpp"
 #include "tls/certificate_status.hpp"
@@ -106,6 +109,36 @@ std::vector<core::Certificate> selectable(const std::vector<CertificateRecord>& 
     if (!c.pending()) out.push_back(c.props);
   }
   return out;
+}
+
+std::shared_ptr<const tls::SniTable> build_sni_table(const std::vector<CertificateRecord>& certs,
+                                                     core::SysTime now, std::vector<std::string>* names) {
+  std::vector<core::Certificate> props = selectable(certs);
+  std::map<std::string, const CertificateRecord*> by_thumbprint;
+  for (const auto& c : certs) by_thumbprint[c.props.thumbprint] = &c;
+  std::map<std::string, std::vector<const core::Certificate*>> by_name;
+  for (const auto& c : props) {
+    for (const auto& d : c.domains) by_name[core::normalize_name(d)].push_back(&c);
+  }
+  auto table = std::make_shared<tls::SniTable>();
+  std::map<std::string, std::shared_ptr<const tls::SniCertificate>> made;
+  for (auto& [name, list] : by_name) {
+    // The rule's ranking restricted to this name's certificates (for a wildcard, ranked for a
+    // sample name it covers: all of the group list the wildcard).
+    std::vector<core::Certificate> group;
+    for (const auto* c : list) group.push_back(*c);
+    auto ranked = core::rank_starttls_certificates(group, core::is_wildcard(name) ? "x" + name.substr(1) : name, now);
+    if (ranked.empty()) continue;
+    const auto* rec = by_thumbprint[ranked.front()->thumbprint];
+    auto& cert = made[rec->props.thumbprint];
+    if (!cert) {
+      cert = std::make_shared<tls::SniCertificate>(
+          tls::SniCertificate{rec->props.thumbprint, rec->stored.certificate_pem, rec->stored.key_pem});
+    }
+    table->add(name, cert);
+    if (names) names->push_back(name);
+  }
+  return table;
 }
 
 Result<std::vector<ConnectorVerdict>> evaluate_connectors(store::Store& store, const core::ServerSettings& settings,

@@ -6,12 +6,14 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/connector.hpp"
 #include "core/selection.hpp"
 #include "store/store.hpp"
+#include "tls/sni.hpp"
 
 namespace starling::diag {
 
@@ -47,6 +49,13 @@ std::string condition_text(const ConnectorVerdict& v);
 std::vector<std::pair<std::string, std::string>> not_found_fields(const ConnectorVerdict& v);
 // Fields naming the chosen certificate (12016, 12018, and the restored event).
 std::vector<std::pair<std::string, std::string>> chosen_fields(const ConnectorVerdict& v);
+
+// The SNI table of a configuration: each name a certificate lists, exact or wildcard, goes to
+// the best SMTP-enabled certificate for it by the selection rule (valid at `now` first).
+// `names`, when given, receives the names added.
+std::shared_ptr<const tls::SniTable> build_sni_table(const std::vector<CertificateRecord>& certs,
+                                                     core::SysTime now,
+                                                     std::vector<std::string>* names = nullptr);
 
 // The PEM certificates of a chain, one string each.
 std::vector<std::string> split_pem(const std::string& pem);

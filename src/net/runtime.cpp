@@ -18,40 +18,6 @@ std::chrono::hours warning_window(store::Store& store) {
   return std::chrono::hours(24 * std::max(0, d));
 }
 
-namespace {
-
-// Each name, exact or wildcard, goes to the best SMTP-enabled certificate that lists it.
-std::shared_ptr<const tls::SniTable> build_sni(const std::vector<diag::CertificateRecord>& certs,
-                                               core::SysTime now) {
-  std::vector<core::Certificate> props = diag::selectable(certs);
-  std::map<std::string, const diag::CertificateRecord*> by_thumbprint;
-  for (const auto& c : certs) by_thumbprint[c.props.thumbprint] = &c;
-  std::map<std::string, std::vector<const core::Certificate*>> by_name;
-  for (const auto& c : props) {
-    for (const auto& d : c.domains) by_name[core::normalize_name(d)].push_back(&c);
-  }
-  auto table = std::make_shared<tls::SniTable>();
-  std::map<std::string, std::shared_ptr<const tls::SniCertificate>> made;
-  for (auto& [name, list] : by_name) {
-    // The rule's ranking restricted to this name's certificates (for a wildcard, ranked for a
-    // sample name it covers: all of the group list the wildcard).
-    std::vector<core::Certificate> group;
-    for (const auto* c : list) group.push_back(*c);
-    auto ranked = core::rank_starttls_certificates(group, core::is_wildcard(name) ? "x" + name.substr(1) : name, now);
-    if (ranked.empty()) continue;
-    const auto* rec = by_thumbprint[ranked.front()->thumbprint];
-    auto& cert = made[rec->props.thumbprint];
-    if (!cert) {
-      cert = std::make_shared<tls::SniCertificate>(
-          tls::SniCertificate{rec->props.thumbprint, rec->stored.certificate_pem, rec->stored.key_pem});
-    }
-    table->add(name, cert);
-  }
-  return table;
-}
-
-}  // namespace
-
 Result<Runtime> load_runtime(store::Store& store, tls::ContextCache& cache) {
   Runtime rt;
   auto settings = store.server_settings();
@@ -73,7 +39,7 @@ Result<Runtime> load_runtime(store::Store& store, tls::ContextCache& cache) {
   auto accepted = std::make_shared<std::set<std::string>>();
   for (const auto& d : *domains) accepted->insert(core::normalize_name(d));
   std::string postmaster_domain = domains->empty() ? rt.settings.fqdn : domains->front();
-  auto sni = build_sni(*certs, now);
+  auto sni = diag::build_sni_table(*certs, now);
 
   std::set<std::string> in_use;
   for (const auto& c : *connectors) {
