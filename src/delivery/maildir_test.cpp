@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "testing/temp_dir.hpp"
+
 #include <fstream>
 #include <future>
 #include <sstream>
@@ -9,14 +11,7 @@
 namespace starling::delivery {
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/starling-maildir-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using testing::TempDir;
 
 std::vector<std::string> read_dir(const std::filesystem::path& dir) {
   std::vector<std::string> out;

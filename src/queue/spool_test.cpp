@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "testing/temp_dir.hpp"
+
 #include <atomic>
 #include <fstream>
 #include <future>
@@ -9,14 +11,7 @@
 namespace starling::queue {
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/starling-spool-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using testing::TempDir;
 
 Result<std::string> enqueue_and_wait(Spool& s, std::string content) {
   std::promise<Result<std::string>> done;

@@ -1,6 +1,8 @@
 #include "store/store.hpp"
 
 #include <gtest/gtest.h>
+
+#include "testing/temp_dir.hpp"
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -8,14 +10,7 @@
 namespace starling::store {
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/starling-store-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using testing::TempDir;
 
 TEST(Store, CreateIsPrivateAndExclusive) {
   TempDir dir;
