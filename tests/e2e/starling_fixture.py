@@ -143,13 +143,7 @@ class Starling:
             return 0
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        if self._drain:
-            self._drain.join(2)
-        return code
+        return self.wait_exit(timeout)
 
     def wait_exit(self, timeout=STOP_TIMEOUT):
         """Waits without signalling; returns the exit status, or None if still running."""
@@ -484,6 +478,15 @@ class DaemonTestCase(unittest.TestCase):
         qid = reply.queue_id()
         self.assertIsNotNone(qid, f"expected '250 2.0.0 OK queued as <id>', got: {reply}")
         return qid
+
+    def send_message(self, c, subject, body, rcpt="u@example.test"):
+        """Greets on a fresh client `c` and sends one message; asserts it was queued."""
+        c.greeting()
+        c.ehlo()
+        self.assertReply(c.cmd("MAIL FROM:<a@client.test>"), 250)
+        self.assertReply(c.cmd(f"RCPT TO:<{rcpt}>"), 250)
+        self.assertReply(c.cmd("DATA"), 354)
+        return self.assertQueued(c.cmd(f"Subject: {subject}\r\n\r\n{body}\r\n."))
 
     def wait_delivered(self, token, user=None, count=1, timeout=10.0):
         found = self.starling.wait_for(token, user=user, timeout=timeout, count=count)

@@ -66,12 +66,7 @@ class GracefulStop(DaemonTestCase):
     def test_acknowledged_message_survives_a_stop(self):
         token = unique_token("stop")
         c = self.client()
-        c.greeting()
-        c.ehlo()
-        self.assertReply(c.cmd("MAIL FROM:<a@client.test>"), 250)
-        self.assertReply(c.cmd("RCPT TO:<u@example.test>"), 250)
-        self.assertReply(c.cmd("DATA"), 354)
-        self.assertQueued(c.cmd(f"Subject: {token}\r\n\r\n{token}\r\n."))
+        self.send_message(c, token, token)
         c.cmd("QUIT")
         c.close()
         self.starling.stop_checked()  # right away: delivery may not have run yet

@@ -18,12 +18,7 @@ class Smuggling(DaemonTestCase):
     def send_sentinel_and_check_no_evil(self, tags):
         token = unique_token("sentinel")
         c = self.client()
-        c.greeting()
-        c.ehlo()
-        self.assertReply(c.cmd("MAIL FROM:<a@client.test>"), 250)
-        self.assertReply(c.cmd("RCPT TO:<victim@example.test>"), 250)
-        self.assertReply(c.cmd("DATA"), 354)
-        self.assertQueued(c.cmd(f"Subject: {token}\r\n\r\n{token}\r\n."))
+        self.send_message(c, token, token, rcpt="victim@example.test")
         c.cmd("QUIT")
         self.wait_delivered(token, user="victim")
         for tag in tags:
@@ -65,12 +60,7 @@ class Smuggling(DaemonTestCase):
         self.smuggle("hi\n.\r\n")
         token = unique_token()
         c = self.client()
-        c.greeting()
-        c.ehlo()
-        self.assertReply(c.cmd("MAIL FROM:<a@client.test>"), 250)
-        self.assertReply(c.cmd("RCPT TO:<u@example.test>"), 250)
-        self.assertReply(c.cmd("DATA"), 354)
-        self.assertQueued(c.cmd(f"Subject: {token}\r\n\r\nfine\r\n."))
+        self.send_message(c, token, "fine")
         self.wait_delivered(token, user="u")
 
 

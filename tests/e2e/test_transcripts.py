@@ -100,12 +100,7 @@ class Transcripts(DaemonTestCase):
         # A sentinel sent afterwards: once it is delivered, anything smuggled would be too.
         token = unique_token("sentinel")
         with RawClient(self.starling.port) as c:
-            c.greeting()
-            c.ehlo()
-            self.assertReply(c.cmd("MAIL FROM:<a@client.test>"), 250)
-            self.assertReply(c.cmd("RCPT TO:<u@example.test>"), 250)
-            self.assertReply(c.cmd("DATA"), 354)
-            self.assertQueued(c.cmd(f"Subject: {token}\r\n\r\n{token}\r\n."))
+            self.send_message(c, token, token)
         self.wait_delivered(token, user="u")
         self.assertEqual(self.starling.delivered(user="victim"), [],
                          "a smuggled message reached victim@example.test")
