@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -39,6 +41,7 @@ struct ShellOptions {
   bool help = false;
   std::string file;           // import source, export/request destination
   std::string password_file;
+  std::string credential_file;  // --authentication-credential-file: a path, or "-" to ask
 };
 
 Result<std::string> read_file(const std::string& path) {
@@ -63,6 +66,53 @@ Result<void> write_file(const std::string& path, const std::string& bytes) {
   }
   ::close(fd);
   return {};
+}
+
+// Reads a line from the terminal on stdin, without echo when `secret`.
+Result<std::string> prompt(const std::string& question, bool secret) {
+  std::cerr << question << std::flush;
+  termios saved{};
+  bool restore = secret && tcgetattr(STDIN_FILENO, &saved) == 0;
+  if (restore) {
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  std::string line;
+  bool got = static_cast<bool>(std::getline(std::cin, line));
+  if (restore) {
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    std::cerr << "\n";
+  }
+  if (!got) return make_error("no answer at the terminal; nothing changed");
+  return line;
+}
+
+// AuthenticationCredential from the caller's file (read with the caller's rights), or asked at
+// the terminal for "-". The password goes to starlingd in the request and nowhere else.
+Result<mgmt::Credential> read_credential(const std::string& path, bool interactive) {
+  if (path == "-") {
+    if (!interactive) {
+      return make_error("--authentication-credential-file -: there is no terminal to ask on; give a file");
+    }
+    auto user = prompt("User name: ", false);
+    if (!user) return std::move(user).take_error();
+    auto password = prompt("Password: ", true);
+    if (!password) return std::move(password).take_error();
+    if (user->empty() != password->empty()) {
+      return make_error("AuthenticationCredential: give both the user name and the password");
+    }
+    return mgmt::Credential{*user, *password};
+  }
+  auto bytes = read_file(path);
+  if (!bytes) return std::move(bytes).take_error();
+  struct stat st{};
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+    std::cerr << "WARNING: " << path << " can be read by other users; keep a credential file at mode 0600\n";
+  }
+  auto credential = mgmt::parse_credential_file(*bytes);
+  if (!credential) return make_error(path + ": " + credential.error());
+  return credential;
 }
 
 Result<ShellOptions> parse(int argc, char** argv) {
@@ -126,6 +176,10 @@ Result<ShellOptions> parse(int argc, char** argv) {
       continue;
     }
     if (key == "passwordfile") { o.password_file = *value; continue; }
+    // The credential never comes from the command line (values.hpp says why): refused here,
+    // before it is sent anywhere, and by starlingd too.
+    if (key == "authenticationcredential") return make_error(std::string(mgmt::kCredentialOnCommandLine));
+    if (key == "authenticationcredentialfile") { o.credential_file = *value; continue; }
     if (key == "file" || key == "filename" ||
         (key == "request" && command == "new-certificate") || key == "generaterequest") {
       o.file = *value;
@@ -172,6 +226,15 @@ Result<ShellOptions> parse(int argc, char** argv) {
     args["password"] = env;
   }
   o.request.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
+  if (!o.credential_file.empty()) {
+    if (command != "new-send-connector" && command != "set-send-connector") {
+      return make_error("--authentication-credential-file is for new-send-connector and set-send-connector");
+    }
+    auto credential = read_credential(o.credential_file, o.request.interactive);
+    if (!credential) return std::move(credential).take_error();
+    args[std::string(mgmt::kCredentialUserKey)] = credential->user;
+    args[std::string(mgmt::kCredentialPasswordKey)] = credential->password;
+  }
   return o;
 }
 

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <set>
 #include <iostream>
+#include <thread>
 
 #include "core/log.hpp"
 #include "delivery/maildir.hpp"
@@ -25,6 +26,7 @@
 #include "events/event_log.hpp"
 #include "mgmt/protocol.hpp"
 #include "net/control_server.hpp"
+#include "net/dispatcher.hpp"
 #include "net/runtime.hpp"
 #include "net/server.hpp"
 #include "queue/spool.hpp"
@@ -40,8 +42,9 @@ namespace {
 // hands the new runtime to the io thread: changes apply without a restart.
 class Management {
  public:
-  Management(const fs::path& dir, asio::io_context& io, net::Server& server, tls::ContextCache& contexts)
-      : dir_(dir), io_(io), server_(server), contexts_(contexts) {}
+  Management(const fs::path& dir, asio::io_context& io, net::Server& server, tls::ContextCache& contexts,
+             net::Dispatcher& dispatcher)
+      : dir_(dir), io_(io), server_(server), contexts_(contexts), dispatcher_(dispatcher) {}
 
   Result<void> open() {
     auto store = store::Store::open(dir_ / "starling.db");
@@ -97,6 +100,7 @@ class Management {
     }
     for (const auto& w : runtime->warnings) log_line("starlingd: warning: " + w);
     auto shared = std::make_shared<net::Runtime>(std::move(*runtime));
+    dispatcher_.configure(shared->outbound);
     asio::post(io_, [this, shared] {
       for (const auto& f : server_.apply(*shared)) log_line("starlingd: " + f);
     });
@@ -127,6 +131,7 @@ class Management {
   asio::io_context& io_;
   net::Server& server_;
   tls::ContextCache& contexts_;
+  net::Dispatcher& dispatcher_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<events::EventLog> events_;
   std::set<std::string> missing_;  // connectors under 12014, to say when it clears
@@ -147,16 +152,28 @@ int run(const fs::path& dir, std::chrono::milliseconds grace) {
   }
   for (const auto& w : runtime->warnings) log_line("starlingd: warning: " + w);
 
+  // Delivery runs on a thread of its own: the dispatcher with its outbound connections and DNS,
+  // fed by the queue. It is declared before the queue so that it outlives it (the queue hands
+  // its last batch over while it closes).
+  asio::io_context outbound_io(1);
+  auto outbound_store = store::Store::open(dir / "starling.db");
+  if (!outbound_store) {
+    log_line("starlingd: " + outbound_store.error());
+    return 1;
+  }
   auto spool = queue::Spool::open(dir / "queue");
   if (!spool) {
     log_line("starlingd: " + spool.error());
     return 1;
   }
-  delivery::MaildirDelivery delivery(dir / "mailboxes", **spool);
-  delivery.set_observer([](const queue::QueuedMessage& m, const Result<void>& r) {
-    if (!r) log_line("delivery: " + m.id + " deferred: " + r.error());
+  auto local = std::make_unique<delivery::MaildirDelivery>(dir / "mailboxes", **spool);
+  local->remove_delivered = false;
+  net::Dispatcher dispatcher(outbound_io, **spool, *local, std::move(*outbound_store));
+  local->set_observer([&dispatcher](const queue::QueuedMessage& m, const Result<void>& r) {
+    dispatcher.local_result(m, r);
   });
-  // Whatever was queued before a stop or a crash is delivered first.
+  dispatcher.configure(runtime->outbound);
+  // Whatever was queued before a stop or a crash is delivered first, where it left off.
   auto recovered = (*spool)->recover();
   if (!recovered) {
     log_line("starlingd: " + recovered.error());
@@ -165,12 +182,23 @@ int run(const fs::path& dir, std::chrono::milliseconds grace) {
   for (const auto& d : recovered->discarded) {
     log_line("queue: set aside an incomplete file, never acknowledged: " + d);
   }
+  if (!recovered->corrupt.empty()) {
+    events::EventLog queue_events(store->get());
+    for (const auto& d : recovered->corrupt) {
+      std::string file = d.substr(0, d.find(':'));
+      queue_events.record(events::kQueueFileCorrupt, "queue:" + file,
+                          {{"File", (dir / "queue" / file).string()},
+                           {"Reason", d.substr(std::min(d.size(), file.size() + 2))},
+                           {"MovedTo", (dir / "queue" / "corrupt" / file).string()}});
+    }
+  }
   if (!recovered->messages.empty()) {
     log_line("queue: delivering " + std::to_string(recovered->messages.size()) +
              " message(s) left from before");
   }
-  for (auto& m : recovered->messages) delivery.submit(std::move(m));
-  (*spool)->set_sink([&delivery](queue::QueuedMessage m) { delivery.submit(std::move(m)); });
+  for (auto& m : recovered->messages) dispatcher.submit(std::move(m));
+  (*spool)->set_sink([&dispatcher](queue::QueuedMessage m) { dispatcher.submit(std::move(m)); });
+  std::thread outbound_thread([&outbound_io] { outbound_io.run(); });
 
   asio::io_context io(1);
   net::Server server(io, **spool);
@@ -178,7 +206,7 @@ int run(const fs::path& dir, std::chrono::milliseconds grace) {
     log_line("starlingd: " + started.error());
     return 1;
   }
-  Management management(dir, io, server, contexts);
+  Management management(dir, io, server, contexts, dispatcher);
   if (auto opened = management.open(); !opened) {
     log_line("starlingd: " + opened.error());
     return 1;
@@ -222,7 +250,11 @@ int run(const fs::path& dir, std::chrono::milliseconds grace) {
   sd_notify(0, "READY=1");
   io.run();
   management.stop();
-  // The spool finishes its last batch and hands it to delivery, so it must go first.
+  // Delivery stops before the queue it writes to: the dispatcher, then the mailbox agent, then
+  // the queue (which finishes its last batch; the dispatcher object still takes it, unrun).
+  dispatcher.stop();
+  outbound_thread.join();
+  local.reset();
   spool->reset();
   log_line("starlingd: stopped");
   return 0;

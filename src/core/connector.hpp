@@ -72,6 +72,13 @@ struct SendConnector {
   std::chrono::seconds connection_inactivity_timeout{600};
   bool enabled = true;
   std::vector<std::string> source_transport_servers;
+  // Smart host authentication: "None", "BasicAuth", "BasicAuthRequireTLS", "ExternalAuthoritative".
+  std::string smart_host_auth_mechanism = "None";
+  // AuthenticationCredential: kept in the store, never shown (present() hides the password).
+  std::string authentication_user;
+  std::string authentication_password;
+  bool use_external_dns_servers_enabled = false;  // resolve with TransportSettings::external_dns_servers
+  uint32_t smtp_max_messages_per_connection = 20;
 };
 
 struct ServerSettings {
@@ -83,6 +90,9 @@ struct ServerSettings {
 
 // The connector's effective FQDN: its own, or the server's when empty.
 inline const std::string& effective_fqdn(const ReceiveConnector& c, const ServerSettings& s) {
+  return c.fqdn.empty() ? s.fqdn : c.fqdn;
+}
+inline const std::string& effective_fqdn(const SendConnector& c, const ServerSettings& s) {
   return c.fqdn.empty() ? s.fqdn : c.fqdn;
 }
 

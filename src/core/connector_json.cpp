@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "core/connector.hpp"
 
@@ -139,6 +140,12 @@ void to_json(nlohmann::ordered_json& j, const SendConnector& c) {
       {"ConnectionInactivityTimeout", c.connection_inactivity_timeout.count()},
       {"Enabled", c.enabled},
       {"SourceTransportServers", c.source_transport_servers},
+      {"SmartHostAuthMechanism", c.smart_host_auth_mechanism},
+      // The store's form, password included: the store persists connectors through to_json.
+      // What the commands show goes through mgmt::present(), which keeps only the user name.
+      {"AuthenticationCredential", {{"UserName", c.authentication_user}, {"Password", c.authentication_password}}},
+      {"UseExternalDNSServersEnabled", c.use_external_dns_servers_enabled},
+      {"SmtpMaxMessagesPerConnection", c.smtp_max_messages_per_connection},
   };
 }
 
@@ -158,6 +165,22 @@ void from_json(const nlohmann::ordered_json& j, SendConnector& c) {
   read_seconds(j, "ConnectionInactivityTimeout", c.connection_inactivity_timeout);
   read(j, "Enabled", c.enabled);
   read(j, "SourceTransportServers", c.source_transport_servers);
+  read(j, "SmartHostAuthMechanism", c.smart_host_auth_mechanism);
+  if (j.contains("AuthenticationCredential")) {
+    const auto& cred = j.at("AuthenticationCredential");
+    if (cred.is_null()) {
+      c.authentication_user.clear();
+      c.authentication_password.clear();
+    } else if (cred.is_object()) {
+      c.authentication_user = cred.value("UserName", std::string());
+      c.authentication_password = cred.value("Password", std::string());
+    } else {
+      // Never echo the value: it may be a password.
+      throw std::invalid_argument("AuthenticationCredential: expected {\"UserName\": ..., \"Password\": ...}");
+    }
+  }
+  read(j, "UseExternalDNSServersEnabled", c.use_external_dns_servers_enabled);
+  read(j, "SmtpMaxMessagesPerConnection", c.smtp_max_messages_per_connection);
 }
 
 }  // namespace starling::core

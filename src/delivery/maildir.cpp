@@ -216,7 +216,7 @@ void MaildirDelivery::deliver_batch(std::vector<Item>& batch) {
   // 5. Delivered messages leave the queue; failures are retried later.
   std::vector<Item> retry;
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (outcomes[i].result) spool_.remove(batch[i].message.id);
+    if (outcomes[i].result && remove_delivered) spool_.remove(batch[i].message.id);
     if (observer_) observer_(batch[i].message, outcomes[i].result);
     if (!outcomes[i].result) {
       for (const auto& tmp : outcomes[i].tmp_files) ::unlink(tmp.c_str());

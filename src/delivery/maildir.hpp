@@ -49,6 +49,9 @@ class MaildirDelivery {
   // gathers messages briefly rather than competing with the queue's flushes message by message.
   std::chrono::milliseconds gather{25};
   size_t max_batch = 512;
+  // When false, a delivered message stays in the queue: the caller (the dispatcher, which also
+  // delivers other recipients of it elsewhere) hears of it through the observer and decides.
+  bool remove_delivered = true;
   std::chrono::seconds first_retry{5};
   std::chrono::seconds max_retry{300};
 

@@ -29,6 +29,17 @@ constexpr EventDefinition kCatalog[] = {
      "{User} ran {Command}: {Result}"},
     {kManagementAccessDenied, Level::kWarning, "Management", "ManagementAccessDenied",
      "{User} was refused {Command}: it needs the {RequiredRole} role."},
+    {kSmtpSendTlsRequiredFailed, Level::kError, "TransportService", "SmtpSendTlsRequiredFailed",
+     "The send connector {Connector} requires TLS, but the session with {RemoteHost} could not use "
+     "it: {Reason}. The messages stay queued."},
+    {kOutboundDeliveryDeferred, Level::kWarning, "TransportService", "OutboundDeliveryDeferred",
+     "Delivery of {QueueId} to {Recipient} through {NextHop} was deferred: {Reply}"},
+    {kOutboundDeliveryFailed, Level::kWarning, "TransportService", "OutboundDeliveryFailed",
+     "Delivery of {QueueId} to {Recipient} through {NextHop} failed: {Reply}. The sender gets a "
+     "non-delivery report."},
+    {kQueueFileCorrupt, Level::kError, "TransportService", "QueueFileCorrupt",
+     "The queue file {File} is damaged ({Reason}) and was moved to {MovedTo}; the other messages "
+     "are delivered."},
 };
 
 }  // namespace

@@ -30,6 +30,10 @@ inline constexpr int kStartTlsCertificateExpiresSoon = 12018;
 inline constexpr int kStartTlsCertificateRestored = 12020;
 inline constexpr int kManagementChange = 13001;
 inline constexpr int kManagementAccessDenied = 13002;
+inline constexpr int kSmtpSendTlsRequiredFailed = 2015;
+inline constexpr int kOutboundDeliveryDeferred = 12030;
+inline constexpr int kOutboundDeliveryFailed = 12031;
+inline constexpr int kQueueFileCorrupt = 12032;
 
 std::span<const EventDefinition> catalog();
 const EventDefinition* find_event(int id);

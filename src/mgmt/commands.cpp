@@ -15,7 +15,7 @@
 namespace starling::mgmt {
 namespace {
 
-constexpr std::array<CommandSpec, 22> kCommands{{
+constexpr std::array<CommandSpec, 24> kCommands{{
     {"test-starttls", "Test-StartTls", test_starttls},
     {"get-certificate", "Get-ExchangeCertificate", get_certificate},
     {"new-certificate", "New-ExchangeCertificate", new_certificate},
@@ -31,6 +31,8 @@ constexpr std::array<CommandSpec, 22> kCommands{{
     {"new-send-connector", "New-SendConnector", new_send_connector},
     {"set-send-connector", "Set-SendConnector", set_send_connector},
     {"remove-send-connector", "Remove-SendConnector", remove_send_connector},
+    {"get-transport-server", "Get-TransportServer", get_transport_server},
+    {"set-transport-server", "Set-TransportServer", set_transport_server},
     {"get-accepted-domain", "Get-AcceptedDomain", get_accepted_domain},
     {"new-accepted-domain", "New-AcceptedDomain", new_accepted_domain},
     {"remove-accepted-domain", "Remove-AcceptedDomain", remove_accepted_domain},
@@ -79,6 +81,57 @@ Result<Connector> find_connector(const std::vector<Connector>& all, const std::s
 }
 
 Reply from_error(Error e) { return failure(kExitFailed, std::move(e.message)); }
+
+// The options of new-/set-send-connector that are not properties: the credential's two parts
+// (values.hpp) are applied by apply_credential, never by apply_options.
+std::vector<std::string> send_connector_ignored(std::vector<std::string> more) {
+  more.emplace_back(kCredentialUserKey);
+  more.emplace_back(kCredentialPasswordKey);
+  return more;
+}
+
+// Sets AuthenticationCredential from the request's credential keys, if present. Returns whether
+// it was given. Errors never quote the values.
+Result<bool> apply_credential(const Request& req, core::SendConnector& c) {
+  bool has_user = has_arg(req, kCredentialUserKey);
+  bool has_password = has_arg(req, kCredentialPasswordKey);
+  if (!has_user && !has_password) return false;
+  std::string user = has_user ? *arg(req, kCredentialUserKey) : "";
+  std::string password = has_password ? *arg(req, kCredentialPasswordKey) : "";
+  if (user.empty() != password.empty()) {
+    return make_error("AuthenticationCredential: give both the user name and the password (or neither, to clear it)");
+  }
+  c.authentication_user = std::move(user);
+  c.authentication_password = std::move(password);
+  return true;
+}
+
+// Reads the options of new-/set-send-connector onto `c`: properties by name, then the credential.
+Reply read_send_connector_options(const Request& req, std::vector<std::string> ignored, core::SendConnector& c,
+                                  bool& credential_given) {
+  if (has_arg(req, "authenticationcredential")) return failure(kExitUsage, std::string(kCredentialOnCommandLine));
+  Json props = Json(c);
+  if (auto a = apply_options(props, req.args, send_connector_ignored(std::move(ignored))); !a) {
+    return failure(kExitUsage, a.error());
+  }
+  if (auto p = read_properties(props, c); !p) return failure(kExitUsage, p.error());
+  auto cred = apply_credential(req, c);
+  if (!cred) return failure(kExitUsage, cred.error());
+  credential_given = *cred;
+  canonicalize(c);
+  return Reply{};
+}
+
+// A connector that resolves with ExternalDNSServers while the transport server has none.
+void warn_external_dns(Context& ctx, const core::SendConnector& c, Reply& r) {
+  if (!c.use_external_dns_servers_enabled) return;
+  auto t = ctx.store.transport_settings();
+  if (t && t->external_dns_servers.empty()) {
+    r.warnings.push_back("send connector '" + c.name +
+                         "' has UseExternalDNSServersEnabled but the transport server has no ExternalDNSServers; "
+                         "set them with: starling set-transport-server --external-dns-servers IP[:port]");
+  }
+}
 
 }  // namespace
 
@@ -212,11 +265,7 @@ Reply new_receive_connector(Context& ctx, const Request& req) {
   c.bindings.clear();
   Json props = Json(c);
   if (auto a = apply_options(props, req.args, {"identity", "name"}); !a) return failure(kExitUsage, a.error());
-  try {
-    props.get_to(c);
-  } catch (const std::exception& e) {
-    return failure(kExitUsage, e.what());
-  }
+  if (auto p = read_properties(props, c); !p) return failure(kExitUsage, p.error());
   if (auto v = validate_receive_connector(c, *all); !v) return failure(kExitFailed, v.error());
   if (auto w = ctx.store.add_receive_connector(c); !w) return from_error(std::move(w).take_error());
   Reply r;
@@ -237,11 +286,7 @@ Reply set_receive_connector(Context& ctx, const Request& req) {
   core::ReceiveConnector c = *current;
   Json props = Json(c);
   if (auto a = apply_options(props, req.args, {"identity"}); !a) return failure(kExitUsage, a.error());
-  try {
-    props.get_to(c);
-  } catch (const std::exception& e) {
-    return failure(kExitUsage, e.what());
-  }
+  if (auto p = read_properties(props, c); !p) return failure(kExitUsage, p.error());
   if (auto v = validate_receive_connector(c, *all); !v) return failure(kExitFailed, v.error());
   for (const auto& o : *all) {
     if (!core::iequals(o.name, current->name) && core::iequals(o.name, c.name)) {
@@ -299,9 +344,10 @@ Reply new_send_connector(Context& ctx, const Request& req) {
   }
   core::SendConnector c;
   c.name = *name;
-  Json props = Json(c);
-  if (auto a = apply_options(props, req.args, {"identity", "name"}); !a) return failure(kExitUsage, a.error());
-  props.get_to(c);
+  bool credential_given = false;
+  if (Reply bad = read_send_connector_options(req, {"identity", "name"}, c, credential_given); bad.exit_code != kExitOk) {
+    return bad;
+  }
   // Smart hosts imply routing through them, as New-SendConnector -SmartHosts does.
   if (!c.smart_hosts.empty() && !has_arg(req, "dnsroutingenabled")) c.dns_routing_enabled = false;
   if (auto v = validate_send_connector(c); !v) return failure(kExitFailed, v.error());
@@ -309,7 +355,8 @@ Reply new_send_connector(Context& ctx, const Request& req) {
   Reply r;
   r.default_properties = {"Identity", "AddressSpaces", "Enabled"};
   r.objects.push_back(present(c));
-  r.change = "new send connector " + c.name;
+  warn_external_dns(ctx, c, r);
+  r.change = "new send connector " + c.name + (credential_given ? " (with an AuthenticationCredential)" : "");
   return r;
 }
 
@@ -322,14 +369,21 @@ Reply set_send_connector(Context& ctx, const Request& req) {
   if (!current) return from_error(std::move(current).take_error());
   if (req.args.size() <= 1) return failure(kExitUsage, "set-send-connector: nothing to change");
   core::SendConnector c = *current;
-  Json props = Json(c);
-  if (auto a = apply_options(props, req.args, {"identity"}); !a) return failure(kExitUsage, a.error());
-  props.get_to(c);
+  bool credential_given = false;
+  if (Reply bad = read_send_connector_options(req, {"identity"}, c, credential_given); bad.exit_code != kExitOk) {
+    return bad;
+  }
   if (auto v = validate_send_connector(c); !v) return failure(kExitFailed, v.error());
+  for (const auto& o : *all) {
+    if (!core::iequals(o.name, current->name) && core::iequals(o.name, c.name)) {
+      return failure(kExitFailed, "a send connector named '" + o.name + "' exists");
+    }
+  }
   if (auto w = ctx.store.replace_send_connector(current->name, c); !w) return from_error(std::move(w).take_error());
   Reply r;
   r.messages.push_back("Send connector '" + c.name + "' changed.");
-  r.change = "set send connector " + c.name;
+  warn_external_dns(ctx, c, r);
+  r.change = "set send connector " + c.name + (credential_given ? " (AuthenticationCredential changed)" : "");
   return r;
 }
 

@@ -36,6 +36,8 @@ Reply get_send_connector(Context&, const Request&);
 Reply new_send_connector(Context&, const Request&);
 Reply set_send_connector(Context&, const Request&);
 Reply remove_send_connector(Context&, const Request&);
+Reply get_transport_server(Context&, const Request&);  // transport_commands.cpp
+Reply set_transport_server(Context&, const Request&);
 Reply get_accepted_domain(Context&, const Request&);
 Reply new_accepted_domain(Context&, const Request&);
 Reply remove_accepted_domain(Context&, const Request&);

@@ -1,14 +1,19 @@
 #include "mgmt/connectors.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <set>
 
 #include "core/ip_range.hpp"
 #include "core/names.hpp"
+#include "core/routing.hpp"
 #include "mgmt/values.hpp"
 
 namespace starling::mgmt {
 namespace {
+
+const std::set<std::string> kSmartHostAuthMechanisms{"None", "BasicAuth", "BasicAuthRequireTLS",
+                                                     "ExternalAuthoritative"};
 
 const std::set<std::string> kPermissionGroups{"AnonymousUsers", "ExchangeUsers", "ExchangeServers",
                                               "Partners", "Custom"};
@@ -97,26 +102,12 @@ Result<void> validate_send_connector(const core::SendConnector& c) {
   }
   if (c.address_spaces.empty()) return make_error("AddressSpaces: at least one address space is needed");
   for (const auto& a : c.address_spaces) {
-    std::string s = a;
-    if (core::to_lower(s).starts_with("smtp:")) s = s.substr(5);
-    std::string domain = s.substr(0, s.find(';'));
-    if (size_t semi = s.find(';'); semi != std::string::npos) {
-      auto cost = parse_integer("AddressSpaces cost", s.substr(semi + 1));
-      if (!cost || *cost < 1 || *cost > 100) {
-        return make_error("AddressSpaces: '" + a + "': the cost must be 1-100");
-      }
-    }
-    std::string host = domain.starts_with("*.") ? domain.substr(2) : domain;
-    if (domain != "*" && !core::is_valid_hostname(host)) {
-      return make_error("AddressSpaces: '" + a + "' is not [smtp:]domain[;cost] (domain may be * or *.example.com)");
+    if (auto parsed = core::parse_address_space(a); !parsed) {
+      return make_error("AddressSpaces: " + parsed.error());
     }
   }
   for (const auto& h : c.smart_hosts) {
-    std::string host = h;
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    if (!core::is_valid_hostname(host) && !core::parse_ip(host)) {
-      return make_error("SmartHosts: '" + h + "' is not a host name or IP address");
-    }
+    if (auto parsed = core::parse_smart_host(h); !parsed) return make_error("SmartHosts: " + parsed.error());
   }
   if (!c.dns_routing_enabled && c.smart_hosts.empty()) {
     return make_error("SmartHosts: needed when DNSRoutingEnabled is false");
@@ -143,7 +134,39 @@ Result<void> validate_send_connector(const core::SendConnector& c) {
     return make_error("TlsCertificateName: expected <I>issuer<S>subject");
   }
   if (c.max_message_size == 0) return make_error("MaxMessageSize: must be greater than zero");
+  if (c.smtp_max_messages_per_connection < 1 || c.smtp_max_messages_per_connection > 1000) {
+    return make_error("SmtpMaxMessagesPerConnection: must be 1-1000");
+  }
+  // Smart host authentication (Exchange's SmartHostAuthMechanism): only towards smart hosts.
+  // BasicAuthRequireTLS needs no RequireTLS: the client itself refuses to send AUTH before
+  // STARTTLS has succeeded, so the password never crosses the wire in clear.
+  const std::string& mech = c.smart_host_auth_mechanism;
+  if (!kSmartHostAuthMechanisms.contains(mech)) {
+    return make_error("SmartHostAuthMechanism: '" + mech + "' is not None, BasicAuth, BasicAuthRequireTLS or ExternalAuthoritative");
+  }
+  if (mech != "None" && c.dns_routing_enabled) {
+    return make_error("SmartHostAuthMechanism: " + mech + " is for smart hosts; set SmartHosts and DNSRoutingEnabled false");
+  }
+  if (mech == "BasicAuth" || mech == "BasicAuthRequireTLS") {
+    if (c.authentication_user.empty() || c.authentication_password.empty()) {
+      return make_error("SmartHostAuthMechanism: " + mech +
+                        " needs an AuthenticationCredential (--authentication-credential-file FILE)");
+    }
+  }
+  if (mech == "BasicAuthRequireTLS" && c.ignore_starttls) {
+    return make_error("SmartHostAuthMechanism: BasicAuthRequireTLS needs STARTTLS; IgnoreSTARTTLS must be false");
+  }
+  if (c.authentication_user.find('\0') != std::string::npos ||
+      c.authentication_password.find('\0') != std::string::npos) {
+    return make_error("AuthenticationCredential: the user name and password cannot contain NUL");
+  }
   return {};
+}
+
+void canonicalize(core::SendConnector& c) {
+  for (const auto& m : kSmartHostAuthMechanisms) {
+    if (core::iequals(m, c.smart_host_auth_mechanism)) c.smart_host_auth_mechanism = m;
+  }
 }
 
 Result<void> apply_options(Json& properties, const Json& args, const std::vector<std::string>& ignored) {
@@ -179,12 +202,16 @@ Result<void> apply_options(Json& properties, const Json& args, const std::vector
         auto n = parse_integer(name, text);
         if (!n) return std::move(n).take_error();
         if (name == "Port" && (*n < 1 || *n > 65535)) return make_error("Port: must be 1-65535");
+        if (*n > UINT32_MAX) return make_error(name + ": " + text + " is too large");
         target = *n;
       }
     } else if (target.is_array()) {
-      target = as_list(value);
+      // PowerShell clears a list with $null; an empty string does it too (--x '').
+      target = core::iequals(text, "$null") ? std::vector<std::string>{} : as_list(value);
+    } else if (target.is_string()) {
+      target = core::iequals(text, "$null") ? std::string() : text;
     } else {
-      target = text;
+      return make_error(name + ": cannot be set with an option");
     }
   }
   return {};
@@ -204,6 +231,8 @@ Json present(const core::SendConnector& c) {
   out["Identity"] = c.name;
   Json props = Json(c);
   for (const auto& [k, v] : props.items()) out[k] = v;
+  // Never the password: the user name alone says which credential is configured.
+  out["AuthenticationCredential"] = c.authentication_user;
   out["ObjectClass"] = "msExchRoutingSMTPConnector";
   return out;
 }

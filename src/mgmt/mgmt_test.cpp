@@ -6,6 +6,7 @@
 
 #include "events/event_log.hpp"
 #include "mgmt/request.hpp"
+#include "mgmt/commands.hpp"
 #include "mgmt/values.hpp"
 #include "store/store.hpp"
 #include "tls/certificate_io.hpp"
@@ -273,6 +274,270 @@ TEST_F(Mgmt, TestStartTlsNamesTheConditionAndTheFix) {
   EXPECT_EQ(fixed.exit_code, 0);
   EXPECT_EQ(fixed.objects[0]["Thumbprint"], thumb);
   EXPECT_EQ(run("test-starttls", {{"connector", "nope"}}).exit_code, 1);
+}
+
+// --- transport server ---------------------------------------------------------------------------
+
+TEST_F(Mgmt, GetTransportServerShowsTheDefaults) {
+  EXPECT_EQ(canonical_command("Get-TransportServer"), "get-transport-server");
+  EXPECT_EQ(canonical_command("set-transportserver"), "set-transport-server");
+  auto r = run("get-transport-server");
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  ASSERT_EQ(r.objects.size(), 1u);
+  const Json& o = r.objects[0];
+  EXPECT_EQ(o["Identity"], "mx");
+  EXPECT_EQ(o["TransientFailureRetryCount"], 6);
+  EXPECT_EQ(o["TransientFailureRetryInterval"], "00:05:00");
+  EXPECT_EQ(o["OutboundConnectionFailureRetryInterval"], "00:10:00");
+  EXPECT_EQ(o["MessageRetryInterval"], "00:05:00");
+  EXPECT_EQ(o["MessageExpirationTimeout"], "2.00:00:00");
+  EXPECT_EQ(o["DelayNotificationTimeout"], "04:00:00");
+  EXPECT_EQ(o["MaxOutboundConnections"], 1000);
+  EXPECT_EQ(o["MaxPerDomainOutboundConnections"], 20);
+  EXPECT_EQ(o["ExternalDNSServers"], Json::array());
+  EXPECT_EQ(o["ExternalPostmasterAddress"], "");
+  EXPECT_EQ(o["MessageTrackingLogMaxAge"], "30.00:00:00");
+  EXPECT_EQ(o["PoisonThreshold"], 2);
+  EXPECT_EQ(o.size(), 15u) << o.dump();
+  EXPECT_EQ(r.default_properties.front(), "Identity");
+  EXPECT_EQ(run("get-transport-server", {{"identity", "mx"}}).exit_code, 0);
+  EXPECT_EQ(run("get-transport-server", {{"identity", "other"}}).exit_code, kExitFailed);
+  EXPECT_EQ(run("get-transport-server", {{"colour", "blue"}}).exit_code, kExitUsage);
+}
+
+TEST_F(Mgmt, SetTransportServerStoresRecordsAndReconfigures) {
+  int64_t g = *store_->generation();
+  size_t changes = store_->events({.event_id = 13001})->size();
+  auto r = run("set-transport-server", {{"externaldnsservers", "127.0.0.1:5353, [::1]:53"},
+                                        {"messageexpirationtimeout", "3.00:00:00"},
+                                        {"transientfailureretryinterval", "00:01:00"},
+                                        {"messageretryinterval", "120"},
+                                        {"maxperdomainoutboundconnections", "10"},
+                                        {"externalpostmasteraddress", "postmaster@x.test"},
+                                        {"messagetrackinglogmaxdirectorysize", "500MB"}});
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  EXPECT_FALSE(r.change.empty());
+  EXPECT_TRUE(r.reconfigures) << "the daemon re-reads the store and applies the change";
+  EXPECT_EQ(*store_->generation(), g + 1);
+  auto t = *store_->transport_settings();
+  EXPECT_EQ(t.external_dns_servers, (std::vector<std::string>{"127.0.0.1:5353", "[::1]:53"}));
+  EXPECT_EQ(t.message_expiration_timeout, std::chrono::seconds(3 * 86400));
+  EXPECT_EQ(t.transient_failure_retry_interval, std::chrono::seconds(60));
+  EXPECT_EQ(t.message_retry_interval, std::chrono::seconds(120)) << "seconds are accepted";
+  EXPECT_EQ(t.max_per_domain_outbound_connections, 10u);
+  EXPECT_EQ(t.external_postmaster_address, "postmaster@x.test");
+  EXPECT_EQ(t.message_tracking_log_max_directory_size, 500ull << 20);
+  EXPECT_EQ(t.transient_failure_retry_count, 6u) << "settings not named keep their value";
+  auto events = *store_->events({.event_id = 13001});
+  ASSERT_EQ(events.size(), changes + 1);
+  EXPECT_NE(events.back().data_json.find("MessageExpirationTimeout=3.00:00:00"), std::string::npos)
+      << events.back().data_json;
+
+  auto shown = run("get-transport-server", {{"identity", "mx"}});
+  EXPECT_EQ(shown.objects[0]["MessageExpirationTimeout"], "3.00:00:00");
+  EXPECT_EQ(shown.objects[0]["MessageRetryInterval"], "00:02:00");
+
+  // An empty value clears a list; so does PowerShell's $null.
+  ASSERT_EQ(run("set-transport-server", {{"externaldnsservers", ""}}).exit_code, 0);
+  EXPECT_TRUE(store_->transport_settings()->external_dns_servers.empty());
+  ASSERT_EQ(run("set-transport-server", {{"externaldnsservers", "192.0.2.53"}}).exit_code, 0);
+  ASSERT_EQ(run("set-transport-server", {{"externaldnsservers", "$null"}}).exit_code, 0);
+  EXPECT_TRUE(store_->transport_settings()->external_dns_servers.empty());
+
+  // The same value again changes nothing and records nothing.
+  int64_t g2 = *store_->generation();
+  auto same = run("set-transport-server", {{"maxperdomainoutboundconnections", "10"}});
+  EXPECT_EQ(same.exit_code, 0) << same.error;
+  EXPECT_TRUE(same.change.empty());
+  EXPECT_EQ(*store_->generation(), g2);
+  EXPECT_EQ(run("set-transport-server").exit_code, kExitUsage) << "nothing to change";
+}
+
+TEST_F(Mgmt, SetTransportServerRefusalsChangeNothing) {
+  int64_t g = *store_->generation();
+  struct Bad {
+    Json args;
+    int exit_code;
+    const char* says;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {{{"transientfailureretryinterval", "00:00:00"}}, kExitFailed, "TransientFailureRetryInterval: must be greater"},
+           {{{"messageretryinterval", "0"}}, kExitFailed, "MessageRetryInterval: must be greater"},
+           {{{"outboundconnectionfailureretryinterval", "0"}}, kExitFailed, "OutboundConnectionFailureRetryInterval"},
+           {{{"maxperdomainoutboundconnections", "2000"}}, kExitFailed, "above MaxOutboundConnections"},
+           {{{"maxoutboundconnections", "10"}}, kExitFailed, "MaxPerDomainOutboundConnections: 20 is above"},
+           {{{"maxoutboundconnections", "99999999999"}}, kExitUsage, "MaxOutboundConnections"},
+           {{{"externaldnsservers", "127.0.0.1:5353,dns.example"}}, kExitFailed, "ExternalDNSServers: 'dns.example'"},
+           {{{"externaldnsservers", "127.0.0.1:99999"}}, kExitFailed, "ExternalDNSServers"},
+           {{{"messageexpirationtimeout", "2 days"}}, kExitUsage, "MessageExpirationTimeout: '2 days' is not a duration"},
+           {{{"delaynotificationtimeout", "00:61:00"}}, kExitUsage, "DelayNotificationTimeout"},
+           {{{"externalpostmasteraddress", "postmaster"}}, kExitFailed, "ExternalPostmasterAddress"},
+           {{{"transientfailureretrycount", "16"}}, kExitFailed, "TransientFailureRetryCount"},
+           {{{"transientfailureretrycount", "many"}}, kExitUsage, "TransientFailureRetryCount"},
+           {{{"poisonthreshold", "0"}}, kExitFailed, "PoisonThreshold"},
+           {{{"retries", "3"}}, kExitUsage, "unknown property 'retries'"},
+           {{{"identity", "other"}, {"poisonthreshold", "3"}}, kExitFailed, "no transport server named 'other'"},
+       }) {
+    auto r = run("set-transport-server", b.args);
+    EXPECT_EQ(r.exit_code, b.exit_code) << b.args.dump() << ": " << r.error;
+    EXPECT_NE(r.error.find(b.says), std::string::npos) << r.error;
+    EXPECT_TRUE(r.change.empty());
+  }
+  EXPECT_EQ(*store_->generation(), g) << "a refused command changed the store";
+  EXPECT_FALSE(*store_->setting("transport_server")) << "nothing was written";
+}
+
+TEST_F(Mgmt, TransportServerRoles) {
+  ASSERT_TRUE(store_->add_role_assignment({"ViewOnlyAdministrator", "User", "alice"}));
+  ASSERT_TRUE(store_->add_role_assignment({"ServerAdministrator", "User", "bob"}));
+  int64_t g = *store_->generation();
+  EXPECT_EQ(run(user("alice"), "get-transport-server").exit_code, 0);
+  auto denied = run(user("alice"), "set-transport-server", {{"poisonthreshold", "3"}});
+  EXPECT_EQ(denied.exit_code, kExitDenied);
+  EXPECT_NE(denied.error.find("needs the ServerAdministrator role"), std::string::npos) << denied.error;
+  EXPECT_EQ(run(user("nobody"), "get-transport-server").exit_code, kExitDenied);
+  EXPECT_EQ(*store_->generation(), g);
+  EXPECT_EQ(run(user("bob"), "set-transport-server", {{"poisonthreshold", "3"}}).exit_code, 0);
+  EXPECT_EQ(store_->transport_settings()->poison_threshold, 3u);
+}
+
+// --- send connector authentication and limits ---------------------------------------------------
+
+TEST_F(Mgmt, SendConnectorCredentialIsStoredButNeverShown) {
+  const std::string password = "S3cret-Pa55-xyzzy";
+  auto made = run("new-send-connector", {{"name", "Relay"},
+                                         {"smarthosts", "relay.contoso.test:587"},
+                                         {"smarthostauthmechanism", "basicauthrequiretls"},
+                                         {"smtpmaxmessagesperconnection", "50"},
+                                         {std::string(kCredentialUserKey), "relay-user"},
+                                         {std::string(kCredentialPasswordKey), password}});
+  ASSERT_EQ(made.exit_code, 0) << made.error;
+  auto stored = (*store_->send_connectors())[0];
+  EXPECT_EQ(stored.smart_host_auth_mechanism, "BasicAuthRequireTLS") << "spelled the canonical way";
+  EXPECT_EQ(stored.authentication_user, "relay-user");
+  EXPECT_EQ(stored.authentication_password, password) << "the store keeps it for delivery";
+  EXPECT_EQ(stored.smtp_max_messages_per_connection, 50u);
+  EXPECT_FALSE(stored.dns_routing_enabled);
+
+  auto set = run("set-send-connector", {{"identity", "Relay"},
+                                        {"useexternaldnsserversenabled", "true"},
+                                        {std::string(kCredentialUserKey), "relay-user2"},
+                                        {std::string(kCredentialPasswordKey), password + "2"}});
+  ASSERT_EQ(set.exit_code, 0) << set.error;
+  EXPECT_EQ(set.warnings.size(), 1u) << "no ExternalDNSServers on the transport server";
+  EXPECT_TRUE((*store_->send_connectors())[0].use_external_dns_servers_enabled);
+
+  auto shown = run("get-send-connector", {{"identity", "Relay"}});
+  ASSERT_EQ(shown.exit_code, 0) << shown.error;
+  EXPECT_EQ(shown.objects[0]["AuthenticationCredential"], "relay-user2") << "the user name only";
+  EXPECT_EQ(shown.objects[0]["SmartHostAuthMechanism"], "BasicAuthRequireTLS");
+  EXPECT_EQ(shown.objects[0]["UseExternalDNSServersEnabled"], true);
+  EXPECT_EQ(shown.objects[0]["SmtpMaxMessagesPerConnection"], 50);
+  for (const Reply* r : {&made, &set, &shown}) {
+    EXPECT_EQ(r->objects.dump().find(password), std::string::npos) << r->objects.dump();
+    for (const auto& m : r->messages) EXPECT_EQ(m.find(password), std::string::npos) << m;
+  }
+  auto events = store_->events({});
+  ASSERT_TRUE(events);
+  size_t changes = 0;
+  for (const auto& e : *events) {
+    EXPECT_EQ(e.message.find(password), std::string::npos) << e.message;
+    EXPECT_EQ(e.data_json.find(password), std::string::npos) << e.data_json;
+    changes += e.event_id == 13001;
+  }
+  EXPECT_GE(changes, 2u);
+  auto listed = run("get-event", {{"id", "13001"}});
+  EXPECT_EQ(listed.objects.dump().find(password), std::string::npos);
+}
+
+TEST_F(Mgmt, SendConnectorCredentialOnTheCommandLineIsRefused) {
+  int64_t g = *store_->generation();
+  auto r = run("new-send-connector", {{"name", "Relay"}, {"smarthosts", "relay.contoso.test"},
+                                      {"authenticationcredential", "user:hunter2"}});
+  EXPECT_EQ(r.exit_code, kExitUsage);
+  EXPECT_NE(r.error.find("--authentication-credential-file"), std::string::npos) << r.error;
+  EXPECT_EQ(r.error.find("hunter2"), std::string::npos);
+  EXPECT_TRUE(store_->send_connectors()->empty());
+  ASSERT_EQ(run("new-send-connector", {{"name", "Relay"}, {"smarthosts", "relay.contoso.test"}}).exit_code, 0);
+  g = *store_->generation();
+  auto s = run("set-send-connector", {{"identity", "Relay"}, {"authenticationcredential", "hunter2"}});
+  EXPECT_EQ(s.exit_code, kExitUsage);
+  EXPECT_NE(s.error.find("--authentication-credential-file"), std::string::npos) << s.error;
+  EXPECT_EQ(*store_->generation(), g);
+  auto events = store_->events({});  // a named Result: a range-for over *temporary would dangle
+  ASSERT_TRUE(events);
+  for (const auto& e : *events) EXPECT_EQ(e.data_json.find("hunter2"), std::string::npos);
+}
+
+TEST_F(Mgmt, SendConnectorAuthenticationAndLimitsAreValidated) {
+  ASSERT_EQ(run("new-send-connector", {{"name", "Relay"}, {"smarthosts", "[192.0.2.7]:2525"}}).exit_code, 0)
+      << "a smart host with a port";
+  ASSERT_EQ(run("new-send-connector", {{"name", "Internet"}}).exit_code, 0);
+  int64_t g = *store_->generation();
+  const std::string user(kCredentialUserKey), password(kCredentialPasswordKey);
+  struct Bad {
+    Json args;
+    const char* says;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {{{"identity", "Relay"}, {"smarthostauthmechanism", "Kerberos"}}, "SmartHostAuthMechanism: 'Kerberos'"},
+           {{{"identity", "Relay"}, {"smarthostauthmechanism", "BasicAuth"}}, "needs an AuthenticationCredential"},
+           {{{"identity", "Relay"}, {"smarthostauthmechanism", "BasicAuthRequireTLS"}}, "needs an AuthenticationCredential"},
+           {{{"identity", "Internet"}, {"smarthostauthmechanism", "BasicAuth"}, {user, "u"}, {password, "p"}},
+            "is for smart hosts"},
+           {{{"identity", "Relay"}, {"smarthostauthmechanism", "BasicAuthRequireTLS"}, {"ignorestarttls", "true"},
+             {user, "u"}, {password, "p"}},
+            "IgnoreSTARTTLS must be false"},
+           {{{"identity", "Relay"}, {user, "u"}, {password, ""}}, "give both the user name and the password"},
+           {{{"identity", "Relay"}, {password, "p"}}, "give both"},
+           {{{"identity", "Relay"}, {"smtpmaxmessagesperconnection", "0"}}, "SmtpMaxMessagesPerConnection: must be 1-1000"},
+           {{{"identity", "Relay"}, {"smtpmaxmessagesperconnection", "1001"}}, "SmtpMaxMessagesPerConnection"},
+           {{{"identity", "Relay"}, {"smtpmaxmessagesperconnection", "4294967297"}}, "SmtpMaxMessagesPerConnection"},
+           {{{"identity", "Relay"}, {"useexternaldnsserversenabled", "maybe"}}, "UseExternalDNSServersEnabled"},
+           {{{"identity", "Relay"}, {"smarthosts", "relay.contoso.test:99999"}}, "SmartHosts:"},
+           {{{"identity", "Relay"}, {"smarthosts", "[192.0.2.7"}}, "SmartHosts:"},
+           {{{"identity", "Internet"}, {"addressspaces", "*;500"}}, "AddressSpaces:"},
+           {{{"identity", "Internet"}, {"name", "Relay"}}, "a send connector named 'Relay' exists"},
+       }) {
+    auto r = run("set-send-connector", b.args);
+    EXPECT_NE(r.exit_code, 0) << b.args.dump();
+    EXPECT_NE(r.error.find(b.says), std::string::npos) << b.args.dump() << ": " << r.error;
+  }
+  EXPECT_EQ(*store_->generation(), g) << "a refused command changed the store";
+
+  // With the credential, then cleared together with the mechanism.
+  ASSERT_EQ(run("set-send-connector", {{"identity", "Relay"}, {"smarthostauthmechanism", "BasicAuth"},
+                                       {user, "u"}, {password, "p"}}).exit_code, 0);
+  EXPECT_NE(run("set-send-connector", {{"identity", "Relay"}, {user, ""}, {password, ""}}).exit_code, 0)
+      << "BasicAuth keeps needing a credential";
+  auto cleared = run("set-send-connector", {{"identity", "Relay"}, {"smarthostauthmechanism", "None"},
+                                            {user, ""}, {password, ""}});
+  ASSERT_EQ(cleared.exit_code, 0) << cleared.error;
+  auto c = (*store_->send_connectors())[1];
+  ASSERT_EQ(c.name, "Relay");
+  EXPECT_TRUE(c.authentication_user.empty() && c.authentication_password.empty());
+  EXPECT_EQ(run("set-send-connector", {{"identity", "Relay"}, {"smarthostauthmechanism", "ExternalAuthoritative"}}).exit_code, 0);
+}
+
+TEST(CredentialFile, TwoLinesUserThenPassword) {
+  auto c = parse_credential_file("relay-user\nS3cret pw \n");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->user, "relay-user");
+  EXPECT_EQ(c->password, "S3cret pw ") << "the password is kept as written";
+  auto crlf = parse_credential_file("u\r\np\r\n\r\n");
+  ASSERT_TRUE(crlf);
+  EXPECT_EQ(crlf->password, "p");
+  auto empty = parse_credential_file("");
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->user.empty() && empty->password.empty()) << "an empty file clears the credential";
+  for (const char* bad : {"only-user\n", "\npassword\n", "u\np\nextra\n", "u\n\n"}) {
+    auto r = parse_credential_file(bad);
+    EXPECT_FALSE(r) << bad;
+    if (!r) {
+      EXPECT_EQ(r.error().find("password\n"), std::string::npos);
+    }
+  }
+  EXPECT_FALSE(parse_credential_file(std::string("u\np\0w\n", 7)));
 }
 
 }  // namespace

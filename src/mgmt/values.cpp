@@ -178,6 +178,28 @@ Result<std::string> from_base64(const std::string& text) {
   return out;
 }
 
+Result<Credential> parse_credential_file(std::string_view bytes) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < bytes.size()) {
+    size_t nl = bytes.find('\n', start);
+    std::string line(bytes.substr(start, nl == std::string_view::npos ? bytes.npos : nl - start));
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(std::move(line));
+    if (nl == std::string_view::npos) break;
+    start = nl + 1;
+  }
+  while (!lines.empty() && lines.back().empty()) lines.pop_back();
+  if (lines.empty()) return Credential{};
+  if (lines.size() != 2 || lines[0].empty() || lines[1].empty()) {
+    return make_error("the credential file must hold two lines: the user name, then the password");
+  }
+  for (const auto& l : lines) {
+    if (l.find('\0') != std::string::npos) return make_error("the credential file cannot contain NUL bytes");
+  }
+  return Credential{lines[0], lines[1]};
+}
+
 std::string format_time(int64_t unix_seconds) {
   std::time_t t = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};

@@ -30,4 +30,26 @@ Result<std::string> from_base64(const std::string& text);
 // Lower case without '-' or '_': how option names and property names are compared.
 std::string option_key(std::string_view name);
 
+// A send connector's AuthenticationCredential travels in a request under these two keys. The
+// shell fills them from the caller's --authentication-credential-file (or a terminal prompt);
+// they hold a ':' and upper case, which option_key() never yields, so no command-line option
+// can set them and a password never has to be typed where the process list and the shell
+// history would keep it.
+inline constexpr std::string_view kCredentialUserKey = "Credential:UserName";
+inline constexpr std::string_view kCredentialPasswordKey = "Credential:Password";
+// Why --authentication-credential VALUE is refused, and what to do instead.
+inline constexpr std::string_view kCredentialOnCommandLine =
+    "--authentication-credential is not accepted: a password on the command line is seen in the "
+    "process list and kept in the shell history. Use --authentication-credential-file FILE (the user "
+    "name on the first line, the password on the second), or --authentication-credential-file - to "
+    "be asked at the terminal";
+struct Credential {
+  std::string user;
+  std::string password;
+};
+// A credential file: the user name on the first line, the password on the second (LF or CRLF),
+// nothing but empty lines after. An empty file is the empty credential, which clears it. Errors
+// never quote the file's content.
+Result<Credential> parse_credential_file(std::string_view bytes);
+
 }  // namespace starling::mgmt

@@ -14,6 +14,7 @@
 
 #include "core/log.hpp"
 #include "core/names.hpp"
+#include "core/routing.hpp"
 #include "net/server.hpp"
 #include "smtp/received.hpp"
 
@@ -43,6 +44,12 @@ smtp::SessionConfig session_config(const ConnectorRuntime& rt) {
   s.postmaster_domain = rt.postmaster_domain;
   s.is_accepted_domain = [domains = rt.accepted_domains](std::string_view d) {
     return domains->contains(core::normalize_name(d));
+  };
+  s.may_relay = rt.may_relay;
+  s.has_route = [outbound = rt.outbound](std::string_view d) {
+    if (!outbound) return false;
+    return core::route_recipient(d, outbound->accepted_domains, outbound->send_connectors).kind ==
+           core::Route::Kind::kConnector;
   };
   return s;
 }

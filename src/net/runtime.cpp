@@ -40,6 +40,9 @@ Result<Runtime> load_runtime(store::Store& store, tls::ContextCache& cache) {
   for (const auto& d : *domains) accepted->insert(core::normalize_name(d));
   std::string postmaster_domain = domains->empty() ? rt.settings.fqdn : domains->front();
   auto sni = diag::build_sni_table(*certs, now);
+  auto outbound = load_outbound_config(store, rt.settings, *certs, rt.verdicts, rt.warnings);
+  if (!outbound) return std::move(outbound).take_error();
+  rt.outbound = *outbound;
 
   std::set<std::string> in_use;
   for (const auto& c : *connectors) {
@@ -51,6 +54,10 @@ Result<Runtime> load_runtime(store::Store& store, tls::ContextCache& cache) {
     cr->postmaster_domain = postmaster_domain;
     cr->sni = sni;
     cr->contexts = &cache;
+    cr->outbound = rt.outbound;
+    cr->may_relay = (c.auth_mechanism & core::kAuthExternalAuthoritative) &&
+                    std::find(c.permission_groups.begin(), c.permission_groups.end(), "ExchangeServers") !=
+                        c.permission_groups.end();
     for (const auto& text : c.remote_ip_ranges) {
       auto r = core::parse_ip_range(text);
       if (r) {

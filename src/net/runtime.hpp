@@ -13,6 +13,7 @@
 #include "core/ip_range.hpp"
 #include "core/result.hpp"
 #include "diag/evaluation.hpp"
+#include "net/outbound_config.hpp"
 #include "store/store.hpp"
 #include "tls/server_context.hpp"
 #include "tls/sni.hpp"
@@ -29,6 +30,10 @@ struct ConnectorRuntime {
   std::shared_ptr<const std::set<std::string>> accepted_domains;  // lower-case
   std::shared_ptr<const tls::SniTable> sni;
   tls::ContextCache* contexts = nullptr;
+  // AuthMechanism ExternalAuthoritative with PermissionGroups ExchangeServers: the connection is
+  // secured by other means and its clients may relay.
+  bool may_relay = false;
+  std::shared_ptr<const OutboundConfig> outbound;  // routes, for 550 5.4.4 at RCPT
 };
 
 struct Runtime {
@@ -37,6 +42,7 @@ struct Runtime {
   std::vector<diag::ConnectorVerdict> verdicts;  // every TLS connector, receive and send
   std::vector<std::string> warnings;
   int64_t generation = -1;
+  std::shared_ptr<const OutboundConfig> outbound;
 };
 
 // Reads the store and builds the runtime. TLS contexts come from `cache`, which must outlive

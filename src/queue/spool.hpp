@@ -12,6 +12,12 @@
 // File format (text header, then the message octets as stored, then the trailer):
 //   STARLING-QUEUE 1\n from <addr>\n rcpt <addr>\n... size <n>\n crc32 <hex>\n \n <n octets> \nEND\n
 // The CRC-32 covers the from, rcpt and size lines and the message octets.
+//
+// Delivery state is appended after the trailer, one line per change, each with its own CRC-32:
+//   S <crc32 of the rest> r <index> <P|D|F> <attempts> <next attempt, Unix s> <last reply>\n
+//   S <crc32 of the rest> d\n                                  (the delay notice was sent)
+// The latest line for a recipient wins. A torn or damaged last line (a crash while appending,
+// never flushed, so never relied on) ends the state: the lines before it stand.
 #pragma once
 
 #include <sys/uio.h>
@@ -34,11 +40,34 @@ struct Envelope {
   std::vector<std::string> recipients;  // "local@domain"
 };
 
+// One recipient's outbound state, kept durably in the queue file.
+struct RecipientState {
+  enum class Status : char { kPending = 'P', kDelivered = 'D', kFailed = 'F' };
+  Status status = Status::kPending;
+  uint32_t attempts = 0;
+  int64_t next_attempt = 0;  // Unix seconds; 0: as soon as possible
+  std::string last_reply;    // one line: the last reply or what happened here
+  bool final() const { return status != Status::kPending; }
+};
+
 struct QueuedMessage {
   std::string id;
   Envelope envelope;
   std::string data;  // the whole message as delivered: trace header + content, CRLF lines
+  std::vector<RecipientState> state;  // one per envelope recipient (all pending when new)
+  bool delay_notified = false;
+  int64_t arrival = 0;  // Unix seconds, from the time-ordered id
 };
+
+// A change of delivery state for one message: appended to its file and made durable.
+struct StateUpdate {
+  std::string id;
+  std::vector<std::pair<size_t, RecipientState>> recipients;  // by envelope index
+  bool delay_notified = false;
+};
+
+// The arrival time encoded in a queue id (microseconds, hex); 0 for a foreign name.
+int64_t arrival_of(std::string_view id);
 
 // The system calls the spool uses to make data durable; tests replace them to inject failures.
 struct SpoolIo {
@@ -61,11 +90,15 @@ class Spool {
   void enqueue(std::string id, Envelope envelope, std::string header, std::string content,
                Done done);
 
-  // Messages left from before a restart, oldest first. Incomplete files (a crash before their
-  // flush: never acknowledged) are moved to DIR/queue/incomplete/ and named in `discarded`.
+  // Messages left from before a restart, oldest first, with their delivery state. Incomplete
+  // files (a crash before their flush: never acknowledged) are moved to DIR/queue/incomplete/
+  // and named in `discarded`; files that are damaged otherwise (a bad checksum on complete
+  // bytes, garbage in the header) go to DIR/queue/corrupt/ and are named in `corrupt`. Neither
+  // stops the recovery of the others.
   struct Recovered {
     std::vector<QueuedMessage> messages;
     std::vector<std::string> discarded;
+    std::vector<std::string> corrupt;
   };
   Result<Recovered> recover();
 
@@ -73,7 +106,12 @@ class Spool {
   // before the first enqueue.
   void set_sink(std::function<void(QueuedMessage)> sink) { sink_ = std::move(sink); }
 
-  // Removes a delivered message. Not flushed: a crash may bring it back (at-least-once).
+  // Appends `update` to the message's file, durably, in the next group commit; then `done`
+  // (on the writer thread). A message no longer in the queue is not an error.
+  void update(StateUpdate update, std::function<void(Result<void>)> done = {});
+
+  // Removes a message whose recipients are all final. Done by the writer and flushed with its
+  // next batch, so a message delivered a moment before a crash is not delivered again.
   void remove(const std::string& id);
 
   const std::filesystem::path& dir() const { return dir_; }
@@ -87,8 +125,14 @@ class Spool {
     Done done;
   };
   Spool(std::filesystem::path dir, int dir_fd, int free_fd, SpoolIo io);
+  struct PendingUpdate {
+    StateUpdate update;
+    std::function<void(Result<void>)> done;
+  };
   void run();
   Result<void> write_file(const Pending& p);
+  Result<void> append_state(const StateUpdate& u);
+  void remove_now(const std::string& id);
 
   std::filesystem::path dir_;
   int dir_fd_;
@@ -100,6 +144,8 @@ class Spool {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<Pending> pending_;
+  std::vector<PendingUpdate> updates_;
+  std::vector<std::string> removals_;
   bool stopping_ = false;
   uint64_t last_id_time_ = 0;
   uint32_t id_seq_ = 0;

@@ -124,8 +124,112 @@ TEST(Spool, RecoveryPutsIncompleteFilesAside) {
   auto rec = (*s)->recover();
   ASSERT_TRUE(rec);
   EXPECT_EQ(rec->messages.size(), 1u);
-  EXPECT_EQ(rec->discarded.size(), 2u);
+  EXPECT_EQ(rec->discarded.size(), 1u);
+  EXPECT_EQ(rec->corrupt.size(), 1u);
   EXPECT_TRUE(std::filesystem::exists(dir.path / "incomplete" / "0000000000001000"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path / "corrupt" / "0000000000002000"));
+}
+
+// Regression: one bad number in a queue file made starlingd exit at start (fatal: stoull).
+TEST(Spool, BadNumbersInAHeaderAreDamageNotAnException) {
+  TempDir dir;
+  {
+    std::ofstream(dir.path / "0000000000001000") << "STARLING-QUEUE 1\nfrom a@b\nrcpt x@y\nsize 99999999999999999999999\ncrc32 0\n\nx\nEND\n";
+    std::ofstream(dir.path / "0000000000002000") << "STARLING-QUEUE 1\nfrom a@b\nrcpt x@y\nsize 1\ncrc32 zz\n\nx\nEND\n";
+    std::ofstream(dir.path / "0000000000003000") << "STARLING-QUEUE 1\nfrom a@b\nrcpt x@y\nsize -5\ncrc32 0\n\nx\nEND\n";
+  }
+  auto s = Spool::open(dir.path);
+  ASSERT_TRUE(enqueue_and_wait(**s, "ok\r\n"));
+  auto rec = (*s)->recover();
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->messages.size(), 1u);
+  EXPECT_EQ(rec->corrupt.size(), 3u);
+}
+
+void update_and_wait(Spool& s, StateUpdate u) {
+  std::promise<bool> done;
+  s.update(std::move(u), [&](Result<void> r) { done.set_value(r.ok()); });
+  EXPECT_TRUE(done.get_future().get());
+}
+
+RecipientState state(RecipientState::Status status, uint32_t attempts, int64_t next, std::string reply) {
+  RecipientState st;
+  st.status = status;
+  st.attempts = attempts;
+  st.next_attempt = next;
+  st.last_reply = std::move(reply);
+  return st;
+}
+
+TEST(Spool, DeliveryStateSurvivesAReopenAndTheLatestLineWins) {
+  TempDir dir;
+  std::string id;
+  {
+    auto s = Spool::open(dir.path);
+    auto r = enqueue_and_wait(**s, "Subject: hi\r\n\r\nbody\r\n");
+    ASSERT_TRUE(r);
+    id = *r;
+    using S = RecipientState::Status;
+    update_and_wait(**s, {id, {{0, state(S::kPending, 1, 1700000000, "451 4.3.0 try later")}}});
+    update_and_wait(**s, {id, {{0, state(S::kDelivered, 2, 0, "250 ok\r\ninjected line")},
+                               {1, state(S::kFailed, 1, 0, "550 5.1.1 no such user")}}, true});
+  }
+  auto s = Spool::open(dir.path);
+  auto rec = (*s)->recover();
+  ASSERT_EQ(rec->messages.size(), 1u);
+  const QueuedMessage& m = rec->messages[0];
+  ASSERT_EQ(m.state.size(), 2u);
+  EXPECT_EQ(m.state[0].status, RecipientState::Status::kDelivered);
+  EXPECT_EQ(m.state[0].attempts, 2u);
+  EXPECT_EQ(m.state[0].last_reply, "250 ok  injected line");
+  EXPECT_EQ(m.state[1].status, RecipientState::Status::kFailed);
+  EXPECT_EQ(m.state[1].last_reply, "550 5.1.1 no such user");
+  EXPECT_TRUE(m.delay_notified);
+  EXPECT_EQ(m.data, "Received: x\r\nSubject: hi\r\n\r\nbody\r\n");
+  EXPECT_GT(m.arrival, 1700000000);
+}
+
+TEST(Spool, ATornOrDamagedStateLineEndsTheStateButKeepsTheMessage) {
+  TempDir dir;
+  std::string id;
+  {
+    auto s = Spool::open(dir.path);
+    id = *enqueue_and_wait(**s, "body\r\n");
+    update_and_wait(**s, {id, {{0, state(RecipientState::Status::kDelivered, 1, 0, "250 ok")}}});
+  }
+  std::string good;
+  {
+    std::ifstream in(dir.path / id, std::ios::binary);
+    good.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  for (std::string tail : {std::string("S 00000000 r F 1 1 0 x\n"), std::string("S 1234"), std::string("\x01\x02garbage")}) {
+    std::ofstream(dir.path / id, std::ios::binary | std::ios::trunc) << good << tail;
+    auto s = Spool::open(dir.path);
+    auto rec = (*s)->recover();
+    ASSERT_EQ(rec->messages.size(), 1u) << tail;
+    EXPECT_EQ(rec->messages[0].state[0].status, RecipientState::Status::kDelivered) << tail;
+    EXPECT_EQ(rec->messages[0].state[1].status, RecipientState::Status::kPending) << tail;
+  }
+}
+
+TEST(Spool, RemovedMessagesDoNotComeBackAndRecycledFilesCarryNoOldState) {
+  TempDir dir;
+  auto s = Spool::open(dir.path);
+  std::string first = *enqueue_and_wait(**s, "one\r\n");
+  update_and_wait(**s, {first, {{1, state(RecipientState::Status::kFailed, 1, 0, "550 no")}}});
+  (*s)->remove(first);
+  std::string second = *enqueue_and_wait(**s, "two\r\n");  // flushed after the removal
+  auto rec = (*s)->recover();
+  ASSERT_EQ(rec->messages.size(), 1u);
+  EXPECT_EQ(rec->messages[0].id, second);
+  EXPECT_EQ(rec->messages[0].state[1].status, RecipientState::Status::kPending);
+  EXPECT_TRUE(rec->corrupt.empty());
+}
+
+TEST(Spool, AnUpdateForAGoneMessageIsNotAnError) {
+  TempDir dir;
+  auto s = Spool::open(dir.path);
+  update_and_wait(**s, {"0000000000001000", {{0, state(RecipientState::Status::kDelivered, 1, 0, "")}}});
 }
 
 TEST(Spool, IdsAreUniqueAndOrdered) {

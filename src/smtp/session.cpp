@@ -298,7 +298,13 @@ void Session::on_rcpt(std::string_view arg) {
   }
   if (rcpt.domain.empty()) rcpt.domain = config_.postmaster_domain;  // bare <postmaster>
   if (!config_.is_accepted_domain || !config_.is_accepted_domain(rcpt.domain)) {
-    return reply(550, "5.7.54", "Unable to relay: " + rcpt.domain + " is not an accepted domain");
+    // No open relay: only clients the connector trusts may send beyond the accepted domains.
+    if (!config_.may_relay) {
+      return reply(550, "5.7.54", "Unable to relay: " + rcpt.domain + " is not an accepted domain");
+    }
+    if (!config_.has_route || !config_.has_route(rcpt.domain)) {
+      return reply(550, "5.4.4", "Unable to route: no send connector serves " + rcpt.domain);
+    }
   }
   bool duplicate = std::any_of(recipients_.begin(), recipients_.end(),
                                [&](const Address& a) { return same_address(a, rcpt); });

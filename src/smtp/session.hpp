@@ -37,6 +37,13 @@ struct SessionConfig {
   std::function<bool(std::string_view domain)> is_accepted_domain;
   // Domain for the bare <postmaster> recipient.
   std::string postmaster_domain;
+  // The client may relay (send to domains that are not accepted here): the connector's
+  // AuthMechanism has ExternalAuthoritative with the ExchangeServers group, or (later) the client
+  // authenticated on a connector granting ExchangeUsers.
+  bool may_relay = false;
+  // True when an enabled send connector routes this domain; a relayed recipient without a route
+  // is refused at RCPT (550 5.4.4) rather than queued to wait for nothing.
+  std::function<bool(std::string_view domain)> has_route;
 };
 
 struct TlsInfo {

@@ -57,6 +57,14 @@ void apply_setting(SessionConfig& c, const std::string& key, const std::string& 
   else if (key == "no_chunking") c.chunking = false;
   else if (key == "no_enhanced") c.enhanced_status_codes = false;
   else if (key == "banner") c.banner = value;
+  else if (key == "may_relay") c.may_relay = true;
+  else if (key == "routes") {
+    // "!routes=a.example,b.example": the domains a send connector serves.
+    c.has_route = [value](std::string_view d) {
+      std::string list = "," + value + ",";
+      return list.find("," + std::string(d) + ",") != std::string::npos;
+    };
+  }
   else FAIL() << "unknown setting " << key;
 }
 

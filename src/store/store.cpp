@@ -168,6 +168,21 @@ Result<void> Store::set_setting(const std::string& key, const std::string& value
   });
 }
 
+Result<core::TransportSettings> Store::transport_settings() {
+  auto text = setting("transport_server");
+  if (!text) return std::move(text).take_error();
+  if (!*text) return core::TransportSettings{};
+  return guarded([&]() -> Result<core::TransportSettings> {
+    core::TransportSettings s;
+    from_json(nlohmann::ordered_json::parse(**text), s);  // keys absent from the JSON keep their defaults
+    return s;
+  });
+}
+
+Result<void> Store::set_transport_settings(const core::TransportSettings& s) {
+  return set_setting("transport_server", nlohmann::ordered_json(s).dump());
+}
+
 Result<core::ServerSettings> Store::server_settings() {
   return guarded([&]() -> Result<core::ServerSettings> {
     core::ServerSettings s;

@@ -17,6 +17,7 @@
 #include "core/certificate.hpp"
 #include "core/connector.hpp"
 #include "core/result.hpp"
+#include "core/transport_settings.hpp"
 
 namespace starling::store {
 
@@ -68,6 +69,12 @@ class Store {
   Result<void> set_server_settings(const core::ServerSettings& s);
   Result<std::optional<std::string>> setting(const std::string& key);
   Result<void> set_setting(const std::string& key, const std::string& value);
+
+  // The transport server settings (get-/set-transport-server), kept as JSON under the settings
+  // key "transport_server"; the defaults when absent. set_ does not validate (core::validate
+  // is the caller's check) and bumps the generation like every configuration write.
+  Result<core::TransportSettings> transport_settings();
+  Result<void> set_transport_settings(const core::TransportSettings& s);
 
   Result<std::vector<core::ReceiveConnector>> receive_connectors();
   Result<void> add_receive_connector(const core::ReceiveConnector& c);  // refuses a duplicate name

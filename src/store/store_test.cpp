@@ -115,3 +115,53 @@ TEST(Store, EventsFilterAndNewest) {
 
 }  // namespace
 }  // namespace starling::store
+
+namespace starling::store {
+namespace {
+
+TEST(Store, TransportSettingsDefaultThenPersistAndBumpTheGeneration) {
+  TempDir dir;
+  auto s = Store::create(dir.path / "starling.db");
+  ASSERT_TRUE(s);
+  Store& st = **s;
+  auto defaults = st.transport_settings();
+  ASSERT_TRUE(defaults) << defaults.error();
+  EXPECT_EQ(defaults->transient_failure_retry_count, 6u) << "absent: the defaults";
+  EXPECT_EQ(defaults->message_expiration_timeout, std::chrono::seconds(172800));
+
+  int64_t g0 = *st.generation();
+  core::TransportSettings t;
+  t.message_expiration_timeout = std::chrono::seconds(3600);
+  t.external_dns_servers = {"127.0.0.1:5353"};
+  t.max_per_domain_outbound_connections = 10;
+  ASSERT_TRUE(st.set_transport_settings(t));
+  EXPECT_EQ(*st.generation(), g0 + 1);
+  auto stored = st.setting("transport_server");
+  ASSERT_TRUE(stored && *stored);
+  EXPECT_NE((*stored)->find("\"MessageExpirationTimeout\":\"01:00:00\""), std::string::npos) << **stored;
+
+  auto reopened = Store::open(dir.path / "starling.db");
+  ASSERT_TRUE(reopened);
+  auto back = (*reopened)->transport_settings();
+  ASSERT_TRUE(back) << back.error();
+  EXPECT_EQ(back->message_expiration_timeout, std::chrono::seconds(3600));
+  EXPECT_EQ(back->external_dns_servers, std::vector<std::string>{"127.0.0.1:5353"});
+  EXPECT_EQ(back->max_per_domain_outbound_connections, 10u);
+
+  // Rolled back with its transaction like every other configuration write.
+  auto r = st.in_transaction([&]() -> Result<void> {
+    core::TransportSettings other;
+    other.poison_threshold = 5;
+    if (auto w = st.set_transport_settings(other); !w) return w;
+    return make_error("refused");
+  });
+  EXPECT_FALSE(r);
+  EXPECT_EQ(st.transport_settings()->poison_threshold, 2u);
+  EXPECT_EQ(*st.generation(), g0 + 1);
+
+  ASSERT_TRUE(st.set_setting("transport_server", "{not json"));
+  EXPECT_FALSE(st.transport_settings()) << "a damaged value is an error, not silent defaults";
+}
+
+}  // namespace
+}  // namespace starling::store

@@ -1,0 +1,447 @@
+#include "net/dispatcher.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/post.hpp>
+
+#include <algorithm>
+
+#include "core/log.hpp"
+#include "core/names.hpp"
+#include "core/routing.hpp"
+#include "delivery/report.hpp"
+#include "events/catalog.hpp"
+
+namespace starling::net {
+namespace {
+
+using Status = queue::RecipientState::Status;
+
+int64_t now_unix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string domain_of(const std::string& address) {
+  size_t at = address.rfind('@');
+  return at == std::string::npos ? std::string() : core::normalize_name(address.substr(at + 1));
+}
+
+// "550 5.1.1 User unknown" -> "5.1.1"; a reply without an enhanced code gets the class default.
+std::string status_of(const std::string& reply) {
+  if (reply.size() >= 9 && reply[3] == ' ' && (reply[4] == '4' || reply[4] == '5') && reply[5] == '.') {
+    size_t end = reply.find(' ', 4);
+    return reply.substr(4, end == std::string::npos ? std::string::npos : end - 4);
+  }
+  return !reply.empty() && reply[0] == '4' ? "4.0.0" : "5.0.0";
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(asio::io_context& io, queue::Spool& spool, delivery::MaildirDelivery& local,
+                       std::unique_ptr<store::Store> store)
+    : io_(io), spool_(spool), local_(local), store_(std::move(store)), tick_timer_(io) {
+  events_ = std::make_unique<events::EventLog>(store_.get());
+  tick();
+}
+
+Dispatcher::~Dispatcher() = default;
+
+void Dispatcher::configure(std::shared_ptr<const OutboundConfig> config) {
+  asio::post(io_, [this, config = std::move(config)]() mutable { on_configure(std::move(config)); });
+}
+
+void Dispatcher::submit(queue::QueuedMessage message) {
+  asio::post(io_, [this, m = std::move(message)]() mutable { on_submit(std::move(m)); });
+}
+
+void Dispatcher::local_result(const queue::QueuedMessage& message, const Result<void>& result) {
+  if (!result) {
+    log_line("delivery: " + message.id + " deferred: " + result.error());
+    return;  // the mailbox agent retries on its own
+  }
+  asio::post(io_, [this, id = message.id] {
+    auto it = messages_.find(id);
+    auto indices = local_inflight_.find(id);
+    if (it == messages_.end() || indices == local_inflight_.end()) return;
+    const MessagePtr& m = it->second;
+    queue::StateUpdate update{id};
+    for (size_t i : indices->second) {
+      m->busy[i] = false;
+      set_state(m, i, Status::kDelivered, "250 2.0.0 delivered to the mailbox", 0, "", update);
+    }
+    local_inflight_.erase(indices);
+    // A message delivered here alone needs no state line: it leaves the queue now.
+    bool all_done = std::all_of(m->q.state.begin(), m->q.state.end(), [](const auto& s) {
+      return s.status == Status::kDelivered;
+    });
+    if (!all_done) record(std::move(update));
+    finish_if_done(m);
+  });
+}
+
+void Dispatcher::stop() {
+  asio::post(io_, [this] {
+    stopping_ = true;
+    tick_timer_.cancel();
+    for (auto& [key, hop] : hops_) {
+      for (auto* t : hop.idle) t->cancel();
+      hop.idle.clear();
+    }
+    for (auto* s : sockets_) {
+      std::error_code ec;
+      s->cancel(ec);
+    }
+    if (system_resolver_) system_resolver_->cancel();
+    if (external_resolver_) external_resolver_->cancel();
+    // Connections see stopping_ and end; whatever they carried stays queued (at least once).
+    // The run ends when the last one has, or after a few seconds whatever remains.
+    if (connections_ == 0) return io_.stop();
+    stop_timer_ = std::make_unique<asio::steady_timer>(io_, std::chrono::seconds(3));
+    stop_timer_->async_wait([this](std::error_code) { io_.stop(); });
+  });
+}
+
+void Dispatcher::connection_ended() {
+  --connections_;
+  if (stopping_ && connections_ == 0) io_.stop();
+}
+
+void Dispatcher::on_configure(std::shared_ptr<const OutboundConfig> config) {
+  config_ = std::move(config);
+  // Delivery queues whose send connector is gone or disabled give their messages back for
+  // routing; recipients that had no route get another chance with the new connectors.
+  std::vector<MessagePtr> again;
+  for (auto& [key, hop] : hops_) {
+    if (config_->connector(hop.connector)) continue;
+    for (Batch& b : hop.ready) {
+      for (size_t i : b.recipients) b.message->busy[i] = false;
+      again.push_back(b.message);
+    }
+    hop.ready.clear();
+  }
+  for (const std::string& id : unreachable_) {
+    auto it = messages_.find(id);
+    if (it == messages_.end()) continue;
+    std::fill(it->second->unreachable.begin(), it->second->unreachable.end(), false);
+    again.push_back(it->second);
+  }
+  unreachable_.clear();
+  for (const MessagePtr& m : again) route(m);
+}
+
+void Dispatcher::on_submit(queue::QueuedMessage message) {
+  auto m = std::make_shared<Message>();
+  m->q = std::move(message);
+  m->q.state.resize(m->q.envelope.recipients.size());
+  m->busy.assign(m->q.envelope.recipients.size(), false);
+  m->unreachable.assign(m->q.envelope.recipients.size(), false);
+  m->remote.assign(m->q.envelope.recipients.size(), "");
+  if (m->q.arrival == 0) m->q.arrival = now_unix();
+  std::string id = m->q.id;
+  messages_[id] = m;
+  route(m);
+  finish_if_done(m);  // a recovered message may have nothing left but its report
+}
+
+void Dispatcher::set_state(const MessagePtr& m, size_t index, Status status, const std::string& reply,
+                           int64_t next_attempt, const std::string& hop, queue::StateUpdate& update) {
+  queue::RecipientState& st = m->q.state[index];
+  st.status = status;
+  st.last_reply = reply;
+  st.next_attempt = next_attempt;
+  if (status != Status::kDelivered || !hop.empty()) ++st.attempts;
+  update.recipients.emplace_back(index, st);
+}
+
+void Dispatcher::record(queue::StateUpdate update) {
+  if (update.recipients.empty() && !update.delay_notified) return;
+  std::string id = update.id;
+  spool_.update(std::move(update), [id](Result<void> r) {
+    if (!r) log_line("queue: " + id + ": " + r.error());
+  });
+}
+
+void Dispatcher::route(const MessagePtr& m) {
+  if (stopping_ || !config_ || m->finishing) return;
+  const OutboundConfig& cfg = *config_;
+  int64_t now = now_unix();
+  const auto& rcpts = m->q.envelope.recipients;
+  if (!m->routed_once) {
+    m->routed_once = true;
+    if (core::count_received_headers(m->q.data) > core::kMaxReceivedHeaders) {
+      queue::StateUpdate update{m->q.id};
+      for (size_t i = 0; i < rcpts.size(); ++i) {
+        if (m->q.state[i].final() || m->busy[i]) continue;
+        set_state(m, i, Status::kFailed,
+                  "554 5.4.6 Hop count exceeded: more than 30 Received: header fields, a mail loop", 0, "",
+                  update);
+        log_line("outbound: " + m->q.id + " " + rcpts[i] + " failed: mail loop (Received: headers)");
+      }
+      record(std::move(update));
+      return;
+    }
+  }
+  std::vector<size_t> local;
+  std::map<std::string, Batch> by_hop;
+  std::map<std::string, core::Route> routes;
+  size_t open = 0;
+  for (size_t i = 0; i < rcpts.size(); ++i) {
+    if (m->q.state[i].final()) continue;
+    ++open;
+    if (m->busy[i] || m->unreachable[i] || m->q.state[i].next_attempt > now) continue;
+    core::Route r = core::route_recipient(domain_of(rcpts[i]), cfg.accepted_domains, cfg.send_connectors);
+    switch (r.kind) {
+      case core::Route::Kind::kLocal:
+        local.push_back(i);
+        break;
+      case core::Route::Kind::kConnector: {
+        std::string key = r.connector + "\n" + r.next_hop;
+        Batch& b = by_hop[key];
+        b.message = m;
+        b.recipients.push_back(i);
+        routes[key] = r;
+        break;
+      }
+      case core::Route::Kind::kNone:
+        m->unreachable[i] = true;
+        unreachable_.insert(m->q.id);
+        log_line("outbound: " + m->q.id + " " + rcpts[i] + " unreachable: no send connector serves " +
+                 domain_of(rcpts[i]) + "; it waits for one");
+        break;
+    }
+  }
+  if (!local.empty()) {
+    for (size_t i : local) m->busy[i] = true;
+    queue::QueuedMessage copy;
+    copy.id = m->q.id;
+    copy.envelope.mail_from = m->q.envelope.mail_from;
+    for (size_t i : local) copy.envelope.recipients.push_back(rcpts[i]);
+    bool nothing_else = local.size() == open &&
+                        std::none_of(m->q.state.begin(), m->q.state.end(),
+                                     [](const auto& s) { return s.status == Status::kFailed; });
+    // Delivered here alone and nothing failed: no report will need the content again.
+    copy.data = nothing_else ? std::move(m->q.data) : m->q.data;
+    local_inflight_[m->q.id] = local;
+    local_.submit(std::move(copy));
+  }
+  for (auto& [key, batch] : by_hop) {
+    for (size_t i : batch.recipients) m->busy[i] = true;
+    auto [it, created] = hops_.try_emplace(key);
+    Hop& hop = it->second;
+    if (created) {
+      hop.key = key;
+      hop.connector = routes[key].connector;
+      hop.next_hop = routes[key].next_hop;
+    }
+    hop.ready.push_back(std::move(batch));
+    schedule_hop(hop);
+  }
+}
+
+void Dispatcher::schedule_hop(Hop& hop) {
+  if (stopping_ || hop.ready.empty() || !config_) return;
+  if (!hop.idle.empty()) {
+    asio::steady_timer* t = hop.idle.front();
+    hop.idle.pop_front();
+    t->cancel();
+    return;
+  }
+  if (now_unix() < hop.retry_at) return;
+  const core::TransportSettings& ts = config_->transport;
+  while (hop.connections < static_cast<int>(ts.max_per_domain_outbound_connections) &&
+         connections_ < static_cast<int>(ts.max_outbound_connections) &&
+         (hop.connections == 0 || hop.ready.size() > static_cast<size_t>(hop.connections))) {
+    ++hop.connections;
+    ++connections_;
+    asio::co_spawn(io_, run_connection(hop.key), asio::detached);
+    if (hop.failures > 0) break;  // one probe at a time while the next hop is failing
+  }
+}
+
+void Dispatcher::fail_batch(const Batch& b, const smtp::Reply& reply, const std::string& hop,
+                            const std::string& remote) {
+  const MessagePtr& m = b.message;
+  queue::StateUpdate update{m->q.id};
+  std::string text = reply.text();
+  for (size_t i : b.recipients) {
+    m->busy[i] = false;
+    m->remote[i] = remote;
+    set_state(m, i, Status::kFailed, text, 0, hop, update);
+    std::string rcpt = m->q.envelope.recipients[i];
+    log_line("outbound: " + m->q.id + " " + rcpt + " failed (next hop " + hop + "): " + text);
+    events_->log(events::kOutboundDeliveryFailed, m->q.id + ":" + rcpt,
+                 {{"QueueId", m->q.id}, {"Recipient", rcpt}, {"NextHop", hop}, {"Reply", text}});
+  }
+  record(std::move(update));
+  finish_if_done(m);
+}
+
+void Dispatcher::defer_batch(const Batch& b, const smtp::Reply& reply, const std::string& hop,
+                             int64_t next_attempt) {
+  const MessagePtr& m = b.message;
+  queue::StateUpdate update{m->q.id};
+  std::string text = reply.text();
+  int64_t wait = std::max<int64_t>(0, next_attempt - now_unix());
+  for (size_t i : b.recipients) {
+    m->busy[i] = false;
+    set_state(m, i, Status::kPending, text, next_attempt, hop, update);
+    std::string rcpt = m->q.envelope.recipients[i];
+    log_line("outbound: " + m->q.id + " " + rcpt + " deferred (next hop " + hop + "): " + text +
+             "; next attempt in " + std::to_string(wait) + " s");
+    events_->log(events::kOutboundDeliveryDeferred, m->q.id + ":" + rcpt,
+                 {{"QueueId", m->q.id}, {"Recipient", rcpt}, {"NextHop", hop}, {"Reply", text}});
+  }
+  record(std::move(update));
+}
+
+void Dispatcher::hop_failed(Hop& hop, const smtp::Reply& reply) {
+  const core::TransportSettings& ts = config_->transport;
+  ++hop.failures;
+  std::uniform_real_distribution<double> jitter(0.0, 1.0);
+  auto delay = core::hop_retry_delay(ts, hop.failures, jitter(rng_));
+  hop.retry_at = now_unix() + delay.count();
+  std::string name = hop.connector + " -> " + hop.next_hop;
+  // The messages leave the delivery queue until the retry is due, so that expiry and the delay
+  // notice see them like any other waiting message.
+  for (Batch& b : hop.ready) defer_batch(b, reply, name, hop.retry_at);
+  hop.ready.clear();
+}
+
+void Dispatcher::finish_if_done(const MessagePtr& m) {
+  if (m->finishing) return;
+  for (size_t i = 0; i < m->busy.size(); ++i) {
+    if (m->busy[i] || !m->q.state[i].final()) return;
+  }
+  m->finishing = true;
+  bool failed = std::any_of(m->q.state.begin(), m->q.state.end(),
+                            [](const auto& s) { return s.status == Status::kFailed; });
+  // Mail from <> is never reported on: no bounce of a bounce.
+  if (failed && !m->q.envelope.mail_from.empty() && config_) {
+    send_report(m, false);
+    return;
+  }
+  spool_.remove(m->q.id);
+  messages_.erase(m->q.id);
+  unreachable_.erase(m->q.id);
+}
+
+void Dispatcher::send_report(const MessagePtr& m, bool delay) {
+  const OutboundConfig& cfg = *config_;
+  delivery::ReportInput in;
+  in.kind = delay ? delivery::ReportInput::Kind::kDelay : delivery::ReportInput::Kind::kFailure;
+  in.reporting_mta = cfg.server.fqdn;
+  in.postmaster = cfg.postmaster;
+  in.return_path = m->q.envelope.mail_from;
+  in.queue_id = m->q.id;
+  in.arrival = m->q.arrival;
+  in.now = now_unix();
+  in.original = m->q.data;
+  for (size_t i = 0; i < m->q.state.size(); ++i) {
+    const auto& st = m->q.state[i];
+    bool wanted = delay ? st.status == Status::kPending : st.status == Status::kFailed;
+    if (!wanted) continue;
+    std::string status = status_of(st.last_reply);
+    if (delay && status[0] != '4') status = "4.4.7";
+    if (st.last_reply.find("4.4.7") != std::string::npos && !delay) status = "4.4.7";
+    in.recipients.push_back({m->q.envelope.recipients[i], status, m->remote[i], st.last_reply});
+  }
+  if (in.recipients.empty()) return;
+  delivery::Report report = delivery::make_report(in);
+  std::string id = m->q.id;
+  log_line("outbound: " + id + " " + (delay ? "delay notice" : "non-delivery report") + " " + report.message_id +
+           " to " + in.return_path);
+  spool_.enqueue(spool_.new_id(), queue::Envelope{"", report.recipients}, "", std::move(report.data),
+                 [this, id, delay](Result<std::string> r) {
+                   asio::post(io_, [this, id, delay, ok = r.ok(), why = r.ok() ? std::string() : r.error()] {
+                     auto it = messages_.find(id);
+                     if (it == messages_.end()) return;
+                     const MessagePtr& m = it->second;
+                     if (!ok) {
+                       log_line("outbound: " + id + ": cannot queue the report: " + why + "; trying again");
+                       if (!delay) m->finishing = false;  // the tick tries again
+                       return;
+                     }
+                     if (delay) {
+                       record(queue::StateUpdate{id, {}, true});
+                       return;
+                     }
+                     spool_.remove(id);
+                     unreachable_.erase(id);
+                     messages_.erase(it);
+                   });
+                 });
+  if (delay) m->q.delay_notified = true;
+}
+
+void Dispatcher::tick() {
+  if (stopping_) return;
+  if (config_) {
+    const core::TransportSettings& ts = config_->transport;
+    int64_t now = now_unix();
+    std::vector<MessagePtr> all;
+    all.reserve(messages_.size());
+    for (auto& [id, m] : messages_) all.push_back(m);
+    for (const MessagePtr& m : all) {
+      if (m->finishing) continue;
+      bool due = false, waiting = false;
+      for (size_t i = 0; i < m->busy.size(); ++i) {
+        if (m->busy[i] || m->q.state[i].final()) continue;
+        waiting = true;
+        if (!m->unreachable[i] && m->q.state[i].next_attempt <= now) due = true;
+      }
+      if (waiting && core::expired(ts, m->q.arrival, now)) {
+        queue::StateUpdate update{m->q.id};
+        for (size_t i = 0; i < m->busy.size(); ++i) {
+          if (m->busy[i] || m->q.state[i].final()) continue;
+          std::string last = m->q.state[i].last_reply;
+          std::string reply = "550 4.4.7 QUEUE.Expired; message expired" + (last.empty() ? "" : " (last error: " + last + ")");
+          set_state(m, i, Status::kFailed, reply, 0, "", update);
+          log_line("outbound: " + m->q.id + " " + m->q.envelope.recipients[i] + " failed: " + reply);
+        }
+        record(std::move(update));
+      } else if (waiting && !m->q.envelope.mail_from.empty() &&
+                 core::delay_notice_due(ts, m->q.arrival, now, m->q.delay_notified)) {
+        send_report(m, true);
+      }
+      if (due) route(m);
+      finish_if_done(m);
+    }
+    for (auto& [key, hop] : hops_) schedule_hop(hop);
+  }
+  tick_timer_.expires_after(std::chrono::seconds(1));
+  tick_timer_.async_wait([this](std::error_code ec) {
+    if (!ec) tick();
+  });
+}
+
+Resolver& Dispatcher::resolver_for(const SendConnectorRuntime& c) {
+  const auto& servers = config_->transport.external_dns_servers;
+  auto make = [&](const std::vector<std::string>& list) -> std::unique_ptr<Resolver> {
+    if (make_resolver) return make_resolver(io_, list);
+    std::string error;
+    ResolverOptions options;
+    options.servers = list;
+    auto r = make_cares_resolver(io_, options, &error);
+    if (!r) {
+      std::string names;
+      for (const auto& n : list) names += (names.empty() ? "" : ",") + n;
+      log_line("outbound: DNS resolver with servers " + names + " unusable: " + error +
+               "; using the system resolver");
+      r = make_cares_resolver(io_, ResolverOptions{}, &error);
+    }
+    return r;
+  };
+  if (c.connector.use_external_dns_servers_enabled && !servers.empty()) {
+    if (!external_resolver_ || external_servers_ != servers) {
+      if (external_resolver_) external_resolver_->cancel();
+      external_resolver_ = make(servers);
+      external_servers_ = servers;
+    }
+    return *external_resolver_;
+  }
+  if (!system_resolver_) system_resolver_ = make({});
+  return *system_resolver_;
+}
+
+}  // namespace starling::net
