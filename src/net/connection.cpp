@@ -17,6 +17,7 @@
 #include "core/routing.hpp"
 #include "net/server.hpp"
 #include "smtp/received.hpp"
+#include "tls/client_context.hpp"
 
 namespace starling::net {
 namespace {
@@ -200,6 +201,11 @@ asio::awaitable<bool> Connection::upgrade_to_tls() {
     co_return false;
   }
   touch();
+  if (X509* peer = SSL_get0_peer_certificate(tls_.get())) {
+    (void)peer;
+    log_line("smtp[" + std::to_string(number_) + "] TLS client certificate from " + peer_ip_ + ": " +
+             tls::describe_peer_certificate(tls_.get()));
+  }
   session_->tls_started({SSL_get_version(tls_.get()), SSL_get_cipher_name(tls_.get())});
   co_return true;
 }

@@ -297,10 +297,14 @@ void Dispatcher::defer_batch(const Batch& b, const smtp::Reply& reply, const std
 
 void Dispatcher::hop_failed(Hop& hop, const smtp::Reply& reply) {
   const core::TransportSettings& ts = config_->transport;
-  ++hop.failures;
-  std::uniform_real_distribution<double> jitter(0.0, 1.0);
-  auto delay = core::hop_retry_delay(ts, hop.failures, jitter(rng_));
-  hop.retry_at = now_unix() + delay.count();
+  int64_t now = now_unix();
+  // Several connections may fail together: the next hop enters Retry once, not once each.
+  if (now >= hop.retry_at) {
+    ++hop.failures;
+    std::uniform_real_distribution<double> jitter(0.0, 1.0);
+    hop.retry_at = now + core::hop_retry_delay(ts, hop.failures, jitter(rng_)).count();
+  }
+  if (hop.connections > 0) return;  // those still trying take what waits; the last one defers
   std::string name = hop.connector + " -> " + hop.next_hop;
   // The messages leave the delivery queue until the retry is due, so that expiry and the delay
   // notice see them like any other waiting message.

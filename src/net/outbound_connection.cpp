@@ -10,6 +10,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <openssl/err.h>
+#include <sys/socket.h>
 
 #include "core/log.hpp"
 #include "core/names.hpp"
@@ -90,6 +91,22 @@ bool has_eight_bit(std::string_view data) {
   return std::any_of(data.begin(), data.end(), [](char c) { return static_cast<unsigned char>(c) > 127; });
 }
 
+// Whether an idle connection is still usable: the peer sent nothing and did not close. For TLS,
+// records that carry no data (TLS 1.3 session tickets) are consumed and do not count.
+bool peer_went_away(asio::ip::tcp::socket& socket, SSL* ssl) {
+  if (ssl) {
+    char byte;
+    ERR_clear_error();
+    int n = SSL_read(ssl, &byte, 1);
+    int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl, n);
+    ERR_clear_error();
+    return !(n <= 0 && err == SSL_ERROR_WANT_READ);
+  }
+  char byte;
+  ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
 bool is_ip_literal(const std::string& host) {
   std::error_code ec;
   asio::ip::make_address(host, ec);
@@ -158,7 +175,8 @@ asio::awaitable<void> Dispatcher::run_connection(std::string hop_key) {
       permanent_dns = false;
       for (const auto& address : a.addresses) {
         if (stopping_) break;
-        std::string remote = target.host + "[" + address.to_string() + "]:" + std::to_string(target.port);
+        std::string remote = (is_ip_literal(target.host) ? "" : target.host) + "[" + address.to_string() + "]:" +
+                             std::to_string(target.port);
         asio::ip::tcp::socket socket(io_);
         sockets_.insert(&socket);
         std::error_code ec;
@@ -192,7 +210,7 @@ asio::awaitable<void> Dispatcher::run_connection(std::string hop_key) {
       std::deque<Batch> ready;
       ready.swap(hop.ready);
       for (const Batch& b : ready) fail_batch(b, result.failure, name, "");
-    } else if (hop.connections == 0) {
+    } else {
       hop_failed(hop, result.failure);
     }
   }
@@ -334,7 +352,10 @@ asio::awaitable<Dispatcher::Attempt> Dispatcher::converse(Hop& hop, const SendCo
         hop.failures = 0;
         hop.retry_at = 0;
       }
-      if (stopping_ || sent >= c.smtp_max_messages_per_connection || !config_ || !config_->connector(hop.connector)) {
+      // A configuration change ends the connection: the next message goes with the new settings
+      // (a connector that now requires TLS must not reuse a plain connection).
+      if (stopping_ || sent >= c.smtp_max_messages_per_connection || !config_ ||
+          config_->connector(hop.connector) != &sc) {
         session.quit();
         continue;
       }
@@ -345,10 +366,15 @@ asio::awaitable<Dispatcher::Attempt> Dispatcher::converse(Hop& hop, const SendCo
         hop.idle.push_back(&idle);
         co_await idle.async_wait(kUse);
         hop.idle.remove(&idle);
-        if (hop.ready.empty() || stopping_) {
+        if (hop.ready.empty() || stopping_ || !config_ || config_->connector(hop.connector) != &sc) {
           session.quit();
           continue;
         }
+      }
+      if (sent > 0 && peer_went_away(socket, ssl.get())) {
+        // The peer closed the reused connection (or said 421) while it was idle: nothing is
+        // lost, the next message takes a fresh connection.
+        break;
       }
       current = std::move(hop.ready.front());
       hop.ready.pop_front();

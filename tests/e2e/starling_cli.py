@@ -134,3 +134,276 @@ class CliMixin:
             if found or time.monotonic() > deadline:
                 return found[0] if found else None
             time.sleep(0.2)
+
+
+# --- outbound delivery (send connectors, the queue, reports) ---------------------------------
+
+OUTBOUND_RE = re.compile(r"\boutbound: (.*)$")
+
+# Short retry intervals so a retry comes within a second or two (tests of outbound delivery).
+FAST_TRANSPORT = {
+    "transient-failure-retry-interval": "00:00:01",
+    "transient-failure-retry-count": "6",
+    "outbound-connection-failure-retry-interval": "00:00:01",
+    "message-retry-interval": "00:00:01",
+}
+
+
+def option_args(props):
+    """{"require_tls": True, "smart_hosts": ["a", "b"]} -> ["--require-tls", "true",
+    "--smart-hosts", "a,b"] (booleans lower-case, lists comma-joined)."""
+    args = []
+    for name, value in props.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        args += ["--" + name.replace("_", "-"), str(value)]
+    return args
+
+
+class DeliveryReport:
+    """A non-delivery (or delay) report as delivered to a local mailbox: RFC 3464."""
+
+    def __init__(self, path, data):
+        import email
+        import email.policy
+        self.path = path
+        self.data = data
+        self.text = data.decode("utf-8", errors="replace")
+        self.message = email.message_from_bytes(data, policy=email.policy.compat32)
+        self.recipients = []   # per-recipient field dicts, names lower-case
+        self.per_message = {}
+        self.status_part = None
+        self.original = None   # the returned message or its headers, as text
+        for part in self.message.walk():
+            ctype = part.get_content_type()
+            if ctype == "message/delivery-status" and self.status_part is None:
+                self.status_part = part
+                blocks = part.get_payload()
+                if isinstance(blocks, str):
+                    blocks = [email.message_from_string(b, policy=email.policy.compat32)
+                              for b in re.split(r"\r?\n\r?\n", blocks.strip()) if b.strip()]
+                for i, block in enumerate(blocks):
+                    fields = {k.lower(): re.sub(r"\s+", " ", str(v)).strip()
+                              for k, v in block.items()}
+                    if i == 0 and "final-recipient" not in fields:
+                        self.per_message = fields
+                    elif fields:
+                        self.recipients.append(fields)
+            elif ctype in ("message/rfc822", "text/rfc822-headers") and self.original is None:
+                payload = part.get_payload()
+                if isinstance(payload, list):
+                    self.original = "".join(str(p) for p in payload)
+                else:
+                    self.original = part.get_payload(decode=True).decode("utf-8", "replace") \
+                        if part.get_payload(decode=True) else str(payload)
+
+    def header(self, name):
+        value = self.message.get(name)
+        return re.sub(r"\s+", " ", str(value)).strip() if value is not None else None
+
+    def recipient(self, address):
+        """The per-recipient block whose Final- or Original-Recipient names `address`."""
+        for r in self.recipients:
+            for key in ("final-recipient", "original-recipient"):
+                if address.lower() in r.get(key, "").lower():
+                    return r
+        return None
+
+    def __repr__(self):
+        return f"DeliveryReport({self.path}, recipients={self.recipients})"
+
+
+class OutboundMixin(CliMixin):
+    """Helpers for tests of outbound delivery (uses self.starling)."""
+
+    def allow_relay(self, starling=None):
+        """The default receive connector lets every client relay: ExternalAuthoritative
+        (its PermissionGroups already include ExchangeServers)."""
+        s = starling or self.starling
+        self.cli_ok("set-receive-connector", f"Default {s.server_name}",
+                    "--auth-mechanism", "Tls, ExternalAuthoritative", data_dir=s.data_dir)
+
+    def set_transport(self, starling=None, **settings):
+        s = starling or self.starling
+        return self.cli_ok("set-transport-server", *option_args(settings), data_dir=s.data_dir)
+
+    def fast_retries(self, starling=None, **overrides):
+        settings = {k.replace("-", "_"): v for k, v in FAST_TRANSPORT.items()}
+        settings.update(overrides)
+        return self.set_transport(starling, **settings)
+
+    def transport_settings(self, starling=None):
+        s = starling or self.starling
+        values = self.cli_json("get-transport-server", data_dir=s.data_dir)
+        self.assertEqual(len(values), 1, f"get-transport-server: {values}")
+        return values[0]
+
+    def new_send_connector(self, name="Out", address_spaces="example.net", starling=None,
+                           **props):
+        """`new-send-connector --name NAME --address-spaces SPACES --prop value...`; a short
+        ConnectionInactivityTimeout unless given."""
+        s = starling or self.starling
+        props.setdefault("connection_inactivity_timeout", "00:00:03")
+        return self.cli_ok("new-send-connector", "--name", name, "--address-spaces",
+                           address_spaces, *option_args(props), data_dir=s.data_dir)
+
+    def smart_host_connector(self, smart_hosts, name="Out", address_spaces="example.net",
+                             starling=None, **props):
+        return self.new_send_connector(name, address_spaces, starling,
+                                       dns_routing_enabled=False, smart_hosts=smart_hosts,
+                                       **props)
+
+    def set_send_connector(self, name, starling=None, **props):
+        s = starling or self.starling
+        return self.cli_ok("set-send-connector", name, *option_args(props), data_dir=s.data_dir)
+
+    # --- submitting mail to Starling -----------------------------------------------------------
+
+    def submit(self, rcpts, data, sender="sender@example.test", mail_options=(),
+               starling=None, helo="client.test"):
+        """One transaction over smtplib; every RCPT and the DATA must get 250. Returns the
+        queue id from '250 2.0.0 OK queued as <id>'."""
+        import smtplib
+        s = starling or self.starling
+        if isinstance(rcpts, str):
+            rcpts = [rcpts]
+        if isinstance(data, str):
+            data = data.encode()
+        with smtplib.SMTP(HOST, s.port, local_hostname=helo, timeout=20) as c:
+            c.ehlo()
+            code, resp = c.mail(sender, list(mail_options))
+            self.assertEqual(code, 250, f"MAIL FROM:<{sender}>: {code} {resp!r}")
+            for r in rcpts:
+                code, resp = c.rcpt(r)
+                self.assertEqual(code, 250, f"RCPT TO:<{r}>: {code} {resp!r}")
+            code, resp = c.data(data)
+            self.assertEqual(code, 250, f"DATA: {code} {resp!r}")
+            m = re.match(r"^2\.0\.0 OK queued as (\S+)", resp.decode(errors="replace"))
+            self.assertIsNotNone(m, f"expected '2.0.0 OK queued as <id>', got {resp!r}")
+            return m.group(1)
+
+    def rcpt_reply(self, rcpt, sender="sender@example.test", starling=None):
+        """(code, text) of RCPT TO:<rcpt> after MAIL FROM:<sender>."""
+        import smtplib
+        s = starling or self.starling
+        with smtplib.SMTP(HOST, s.port, local_hostname="client.test", timeout=20) as c:
+            c.ehlo()
+            code, resp = c.mail(sender)
+            self.assertEqual(code, 250, resp)
+            code, resp = c.rcpt(rcpt)
+            return code, resp.decode(errors="replace")
+
+    @staticmethod
+    def make_message(token, extra_headers="", body=None, sender="sender@example.test",
+                     to="rcpt@example.net"):
+        body = body if body is not None else f"body of {token}\r\n"
+        return (f"From: <{sender}>\r\nTo: <{to}>\r\nSubject: {token}\r\n"
+                f"Message-ID: <{token}@client.test>\r\n{extra_headers}\r\n{body}")
+
+    # --- what the daemon says --------------------------------------------------------------------
+
+    def outbound_lines(self, *needles, word=None, starling=None):
+        """`outbound: ` lines of daemon.log containing every needle whose status (the first of
+        delivered/deferred/failed in the line) is `word`, if given."""
+        s = starling or self.starling
+        out = []
+        for line in s.log_text().splitlines():
+            m = OUTBOUND_RE.search(line)
+            if not m:
+                continue
+            if word:
+                # The status is the first of the three words: "deferred (...): TLS negotiation
+                # failed" is deferred.
+                status = re.search(r"\b(delivered|deferred|failed)\b", m.group(1))
+                if not status or status.group(1) != word:
+                    continue
+            if all(n in line for n in needles):
+                out.append(line)
+        return out
+
+    def wait_outbound(self, word, *needles, timeout=15.0, count=1, starling=None):
+        """Waits for `count` outbound lines with `word` (delivered/deferred/failed) and the
+        needles (queue id, recipient...); fails with the outbound log so far."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.outbound_lines(*needles, word=word, starling=starling)
+            if len(lines) >= count:
+                return lines
+            if time.monotonic() > deadline:
+                self.fail(f"no{'' if count == 1 else f' {count}'} 'outbound: ... {word}' line "
+                          f"with {needles} within {timeout} s; outbound lines so far:\n"
+                          + "\n".join(self.outbound_lines(starling=starling)[-40:]))
+            time.sleep(0.1)
+
+    def event_after(self, event_id, since, predicate=lambda e: True, timeout=15.0,
+                    starling=None):
+        s = starling or self.starling
+        found = self.wait_event(lambda e: e.get("Index", 0) > since and predicate(e),
+                                "--id", str(event_id), timeout=timeout, data_dir=s.data_dir)
+        self.assertIsNotNone(found, f"no event {event_id} (after index {since}) within "
+                             f"{timeout} s; events: "
+                             f"{self.events('--newest', '20', data_dir=s.data_dir)}")
+        return found
+
+    def event_mark(self, starling=None):
+        s = starling or self.starling
+        return max((e.get("Index", 0) for e in self.events(data_dir=s.data_dir)), default=0)
+
+    # --- reports -------------------------------------------------------------------------------
+
+    def reports(self, user="sender", domain="example.test", starling=None):
+        s = starling or self.starling
+        return [DeliveryReport(p, s.read(p)) for p in s.delivered(user=user, domain=domain)]
+
+    def wait_report(self, token, user="sender", domain="example.test", timeout=20.0,
+                    starling=None):
+        """The report delivered to <user@domain> that mentions `token` (the original's
+        Subject or Message-ID, returned inside the report)."""
+        s = starling or self.starling
+        found = s.wait_for(token, user=user, domain=domain, timeout=timeout)
+        self.assertTrue(found, f"no report mentioning {token!r} in the mailbox of "
+                        f"{user}@{domain} within {timeout} s; mailboxes: {s.delivered()}\n"
+                        "outbound lines:\n" + "\n".join(self.outbound_lines(starling=s)[-30:]))
+        return DeliveryReport(found[0], s.read(found[0]))
+
+    def assertReport(self, report, recipient, status, diagnostic=None, action="failed",
+                     postmaster="postmaster@example.test"):
+        """An RFC 3464 report from `postmaster` naming `recipient` with Status `status`
+        (exact, or a prefix ending in '.'), and `diagnostic` in Diagnostic-Code if given."""
+        ctype = report.message.get_content_type()
+        self.assertEqual(ctype, "multipart/report", f"report Content-Type: {ctype}\n{report.text}")
+        self.assertEqual(report.message.get_param("report-type"), "delivery-status",
+                         report.text[:600])
+        self.assertIn(postmaster, report.header("From") or "", f"report From:\n{report.text[:600]}")
+        block = report.recipient(recipient)
+        self.assertIsNotNone(block, f"report has no per-recipient block for {recipient}: "
+                             f"{report.recipients}\n{report.text[:2000]}")
+        got = block.get("status", "")
+        self.assertTrue(got == status or (status.endswith(".") and got.startswith(status)),
+                        f"Status {got!r}, expected {status!r}: {block}")
+        self.assertEqual(block.get("action", "").lower(), action, block)
+        if diagnostic is not None:
+            self.assertIn(diagnostic.lower(), block.get("diagnostic-code", "").lower(), block)
+        return block
+
+    def wait_no_new_mail(self, quiet=2.0, starling=None, peers=()):
+        """Nothing new in any mailbox (nor at `peers`) for `quiet` s: returns what was there."""
+        s = starling or self.starling
+        before = set(s.delivered())
+        peer_before = [len(p.all()) for p in peers]
+        deadline = time.monotonic() + quiet
+        while time.monotonic() < deadline:
+            now = set(s.delivered())
+            if now - before:
+                self.fail(f"unexpected mail: {sorted(now - before)}:\n"
+                          + "\n".join(s.read(p).decode(errors='replace')[:1500]
+                                      for p in sorted(now - before)))
+            for p, n in zip(peers, peer_before):
+                if len(p.all()) != n:
+                    self.fail(f"unexpected mail at a peer: {p.all()[n:]}")
+            time.sleep(0.1)
+        return before

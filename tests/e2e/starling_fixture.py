@@ -63,7 +63,12 @@ def _die_with_parent():
 class Starling:
     """One data directory plus (at most) one running starlingd."""
 
-    def __init__(self):
+    def __init__(self, server_name=SERVER_NAME, fqdn=FQDN, domain=DOMAIN):
+        # Defaults: the usual mx / mail.example.test / example.test. A second instance (a next
+        # hop for outbound tests) passes its own names.
+        self.server_name = server_name
+        self.fqdn = fqdn
+        self.domain = domain
         self.root = Path(tempfile.mkdtemp(prefix="starling-e2e-"))
         self.data_dir = self.root / "data"
         self.data_dir.mkdir()
@@ -85,10 +90,10 @@ class Starling:
     def setup(self):
         cmd = [str(bin_dir() / "starling"), "setup",
                "--data-dir", str(self.data_dir),
-               "--server-name", SERVER_NAME,
-               "--fqdn", FQDN,
+               "--server-name", self.server_name,
+               "--fqdn", self.fqdn,
                "--listen", f"{HOST}:{self.port}",
-               "--accepted-domain", DOMAIN]
+               "--accepted-domain", self.domain]
         r = subprocess.run(cmd, capture_output=True, timeout=60)
         self._log(b"$ " + " ".join(cmd).encode() + b"\n" + r.stdout + r.stderr)
         if r.returncode != 0:
