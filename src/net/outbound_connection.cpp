@@ -360,12 +360,17 @@ asio::awaitable<Dispatcher::Attempt> Dispatcher::converse(Hop& hop, const SendCo
         continue;
       }
       if (hop.ready.empty()) {
-        // Kept open for the next message to this hop, up to ConnectionInactivityTimeout.
-        asio::steady_timer idle(io_);
-        idle.expires_after(c.connection_inactivity_timeout);
-        hop.idle.push_back(&idle);
-        co_await idle.async_wait(kUse);
-        hop.idle.remove(&idle);
+        // Kept open for the next message to this hop, up to ConnectionInactivityTimeout. A wake-up
+        // whose message another connection took already goes back to waiting.
+        auto until = std::chrono::steady_clock::now() + c.connection_inactivity_timeout;
+        while (hop.ready.empty() && !stopping_ && config_ && config_->connector(hop.connector) == &sc &&
+               std::chrono::steady_clock::now() < until) {
+          asio::steady_timer idle(io_);
+          idle.expires_at(until);
+          hop.idle.push_back(&idle);
+          co_await idle.async_wait(kUse);
+          hop.idle.remove(&idle);
+        }
         if (hop.ready.empty() || stopping_ || !config_ || config_->connector(hop.connector) != &sc) {
           session.quit();
           continue;
