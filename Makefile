@@ -14,7 +14,7 @@ build: deps
 run: build
 	@[ -f $(DATA)/starling.db ] || $(BUILD)/src/app/starling setup --data-dir $(DATA) \
 	    --server-name demo --fqdn mail.starling.test --listen 127.0.0.1:2525 \
-	    --accepted-domain starling.test
+	    --submission-listen 127.0.0.1:2587 --accepted-domain starling.test --mailbox alice@starling.test
 	exec $(BUILD)/src/app/starlingd --data-dir $(DATA)
 
 test: build

@@ -6,9 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <set>
 
+#include "core/directory.hpp"
 #include "core/names.hpp"
+#include "mgmt/connectors.hpp"
 #include "store/store.hpp"
 #include "tls/certificate_io.hpp"
 
@@ -17,25 +21,25 @@ namespace fs = std::filesystem;
 namespace starling::app {
 namespace {
 
-Result<core::Binding> parse_listen(const std::string& text) {
+Result<core::Binding> parse_listen(const std::string& text, const std::string& option = "--listen") {
   size_t colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
-    return make_error("--listen '" + text + "': expected IP:PORT, e.g. 0.0.0.0:25 or [::]:25");
+    return make_error(option + " '" + text + "': expected IP:PORT, e.g. 0.0.0.0:25 or [::]:25");
   }
   std::string host = text.substr(0, colon);
   if (host.front() == '[') {
-    if (host.back() != ']') return make_error("--listen '" + text + "': unbalanced [ ]");
+    if (host.back() != ']') return make_error(option + " '" + text + "': unbalanced [ ]");
     host = host.substr(1, host.size() - 2);
   }
   in6_addr a6{};
   in_addr a4{};
   if (inet_pton(AF_INET, host.c_str(), &a4) != 1 && inet_pton(AF_INET6, host.c_str(), &a6) != 1) {
-    return make_error("--listen '" + text + "': '" + host + "' is not an IP address");
+    return make_error(option + " '" + text + "': '" + host + "' is not an IP address");
   }
   std::string port = text.substr(colon + 1);
   if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||
       std::stoul(port) == 0 || std::stoul(port) > 65535) {
-    return make_error("--listen '" + text + "': port must be 1-65535");
+    return make_error(option + " '" + text + "': port must be 1-65535");
   }
   return core::Binding{host, static_cast<uint16_t>(std::stoul(port))};
 }
@@ -96,6 +100,45 @@ Result<std::string> run_setup(SetupOptions o) {
   }
   if (o.mode != "hub" && o.mode != "edge") return make_error("--mode must be hub or edge");
 
+  core::ReceiveConnector c;
+  c.name = "Default " + o.server_name;
+  c.bindings = bindings;
+  c.auth_mechanism = core::kAuthTls;
+  c.permission_groups = {"AnonymousUsers", "ExchangeServers"};
+  std::vector<core::ReceiveConnector> connectors{c};
+  // The client connector Exchange creates (EXCHANGE-MODEL §9): submission by authenticated
+  // users, AUTH only after STARTTLS (RFC 6409 port 587, RFC 4954).
+  if (!core::iequals(o.submission_listen, "none")) {
+    auto b = parse_listen(o.submission_listen, "--submission-listen");
+    if (!b) return std::move(b).take_error();
+    core::ReceiveConnector client;
+    client.name = "Client " + o.server_name;
+    client.bindings = {*b};
+    client.auth_mechanism = core::kAuthTls | core::kAuthBasic | core::kAuthBasicRequireTls;
+    client.permission_groups = {"ExchangeUsers"};
+    client.require_tls = true;
+    if (auto v = mgmt::validate_receive_connector(client, connectors); !v) {
+      return make_error("--submission-listen: " + v.error());
+    }
+    connectors.push_back(client);
+  }
+  // A postmaster mailbox at every accepted domain (RFC 5321 §4.5.1), then the ones asked for.
+  std::vector<core::Mailbox> mailboxes;
+  std::set<std::string> taken;
+  for (const auto& d : o.accepted_domains) {
+    std::string a = "postmaster@" + d;
+    if (taken.insert(a).second) mailboxes.push_back({a, a, {}, "", true, ""});
+  }
+  for (const auto& text : o.mailboxes) {
+    auto a = core::normalize_address(text);
+    if (!a) return make_error("--mailbox '" + text + "': not an email address (local@domain)");
+    if (std::find(o.accepted_domains.begin(), o.accepted_domains.end(), core::address_domain(*a)) ==
+        o.accepted_domains.end()) {
+      return make_error("--mailbox '" + text + "': " + std::string(core::address_domain(*a)) + " is not an accepted domain");
+    }
+    if (taken.insert(*a).second) mailboxes.push_back({*a, *a, {}, "", true, ""});
+  }
+
   fs::path db = o.data_dir / "starling.db";
   if (fs::exists(db)) {
     return make_error(o.data_dir.string() + " already holds a Starling store; setup changes nothing");
@@ -123,11 +166,6 @@ Result<std::string> run_setup(SetupOptions o) {
     if (!store) return std::move(store).take_error();
     store::Store& s = **store;
     core::ServerSettings settings{o.server_name, o.fqdn, o.admin_group, o.mode};
-    core::ReceiveConnector c;
-    c.name = "Default " + o.server_name;
-    c.bindings = bindings;
-    c.auth_mechanism = core::kAuthTls;
-    c.permission_groups = {"AnonymousUsers", "ExchangeServers"};
     store::StoredCertificate sc;
     sc.thumbprint = props->thumbprint;
     sc.certificate_pem = cert->certificate_pem;
@@ -136,9 +174,17 @@ Result<std::string> run_setup(SetupOptions o) {
     sc.friendly_name = "Starling";
     sc.root_ca_type = "Registry";
     Result<void> r = s.set_server_settings(settings);
-    if (r) r = s.add_receive_connector(c);
-    for (const auto& d : o.accepted_domains) {
+    for (const auto& conn : connectors) {
+      if (r) r = s.add_receive_connector(conn);
+    }
+    for (size_t i = 0; i < o.accepted_domains.size(); ++i) {
+      core::AcceptedDomain d;
+      d.domain = o.accepted_domains[i];
+      d.is_default = i == 0;  // the first given is the default (postmaster@ it signs reports)
       if (r) r = s.add_accepted_domain(d);
+    }
+    for (const auto& m : mailboxes) {
+      if (r) r = s.add_mailbox(m);
     }
     if (r) r = s.add_certificate(sc);
     if (r) r = s.set_setting("default_smtp_certificate", sc.thumbprint);
@@ -174,10 +220,19 @@ Result<std::string> run_setup(SetupOptions o) {
   for (const auto& b : bindings) listen += (listen.empty() ? "" : ", ") + core::format_binding(b);
   std::string domains;
   for (const auto& d : o.accepted_domains) domains += (domains.empty() ? "" : ", ") + d;
+  std::string boxes;
+  for (const auto& m : mailboxes) boxes += (boxes.empty() ? "" : ", ") + m.primary_address;
+  std::string client = connectors.size() > 1 ? "  Client connector:  Client " + o.server_name + " on " +
+                                                   core::format_binding(connectors[1].bindings[0]) +
+                                                   ", AuthMechanism Tls, BasicAuth, BasicAuthRequireTLS, "
+                                                   "PermissionGroups ExchangeUsers, RequireTLS\n"
+                                             : std::string();
   return "Created " + o.data_dir.string() + "\n" +
          "  Server:            " + o.server_name + " (" + o.fqdn + "), mode " + o.mode + "\n" +
          "  Receive connector: Default " + o.server_name + " on " + listen + ", AuthMechanism Tls\n" +
-         "  Accepted domains:  " + domains + "\n" +
+         client +
+         "  Accepted domains:  " + domains + " (default " + o.accepted_domains.front() + ")\n" +
+         "  Mailboxes:         " + boxes + "\n" +
          "  Certificate:       " + props->thumbprint + " CN=" + o.server_name +
          ", services SMTP (self-signed, default SMTP certificate)\n";
 }

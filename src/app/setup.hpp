@@ -1,6 +1,7 @@
 // `starling setup`: creates a new server's data directory — the store with its settings, the
-// default receive connector, the accepted domains and a self-signed SMTP certificate — or
-// nothing at all. (Installation, in Exchange's terms.)
+// default receive connector, the client (submission) connector, the accepted domains with a
+// postmaster mailbox each (RFC 5321 §4.5.1) and a self-signed SMTP certificate — or nothing at
+// all. (Installation, in Exchange's terms.)
 #pragma once
 
 #include <filesystem>
@@ -16,7 +17,9 @@ struct SetupOptions {
   std::string server_name;                  // default: the short host name
   std::string fqdn;                         // default: the host's FQDN
   std::vector<std::string> listen;          // default: 0.0.0.0:25
-  std::vector<std::string> accepted_domains;  // default: the FQDN without its first label
+  std::vector<std::string> accepted_domains;  // default: the FQDN without its first label; the first is the default
+  std::string submission_listen = "0.0.0.0:587";  // the "Client <server>" connector; "none": no such connector
+  std::vector<std::string> mailboxes;         // more mailboxes to create (addresses at accepted domains)
   std::string admin_group = "starling-admins";
   std::string mode = "hub";
 };

@@ -30,7 +30,7 @@ using mgmt::Json;
 
 // Options that are switches: they take a value only when it is literally true or false.
 const std::set<std::string> kSwitches{"yes", "force", "offline", "exportable", "privatekeyexportable",
-                                      "binary", "binaryencoded", "trustedroot", "probe", "help"};
+                                      "binary", "binaryencoded", "trustedroot", "probe", "help", "makedefault"};
 
 struct ShellOptions {
   mgmt::Request request;
@@ -115,6 +115,34 @@ Result<mgmt::Credential> read_credential(const std::string& path, bool interacti
   return credential;
 }
 
+// A mailbox password from the caller's file, or asked twice at the terminal for "-". Like the
+// credential, it goes to starlingd in the request (which keeps only its hash) and nowhere else.
+Result<std::string> read_mailbox_password(const std::string& path, bool interactive) {
+  if (path == "-") {
+    if (!interactive) return make_error("--password-file -: there is no terminal to ask on; give a file");
+    auto password = prompt("Password: ", true);
+    if (!password) return std::move(password).take_error();
+    auto again = prompt("Password again: ", true);
+    if (!again) return std::move(again).take_error();
+    if (*password != *again) return make_error("the passwords differ; nothing changed");
+    if (password->empty()) return make_error("an empty password; to remove it give an empty file (--password-file /dev/null)");
+    return *password;
+  }
+  auto bytes = read_file(path);
+  if (!bytes) return std::move(bytes).take_error();
+  struct stat st{};
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+    std::cerr << "WARNING: " << path << " can be read by other users; keep a password file at mode 0600\n";
+  }
+  auto password = mgmt::parse_password_file(*bytes);
+  if (!password) return make_error(path + ": " + password.error());
+  return password;
+}
+
+bool is_mailbox_command(const std::string& command) {
+  return command == "new-mailbox" || command == "set-mailbox";
+}
+
 Result<ShellOptions> parse(int argc, char** argv) {
   ShellOptions o;
   std::string command = mgmt::canonical_command(argv[1]);
@@ -176,6 +204,7 @@ Result<ShellOptions> parse(int argc, char** argv) {
       continue;
     }
     if (key == "passwordfile") { o.password_file = *value; continue; }
+    if (key == "password" && is_mailbox_command(command)) return make_error(std::string(mgmt::kPasswordOnCommandLine));
     // The credential never comes from the command line (values.hpp says why): refused here,
     // before it is sent anywhere, and by starlingd too.
     if (key == "authenticationcredential") return make_error(std::string(mgmt::kCredentialOnCommandLine));
@@ -215,7 +244,12 @@ Result<ShellOptions> parse(int argc, char** argv) {
   if (command == "export-certificate" && o.file.empty()) {
     return make_error("export-certificate: --file FILE is needed");
   }
-  if (!o.password_file.empty()) {
+  o.request.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
+  if (!o.password_file.empty() && is_mailbox_command(command)) {
+    auto pw = read_mailbox_password(o.password_file, o.request.interactive);
+    if (!pw) return std::move(pw).take_error();
+    args[std::string(mgmt::kMailboxPasswordKey)] = *pw;
+  } else if (!o.password_file.empty()) {
     auto pw = read_file(o.password_file);
     if (!pw) return std::move(pw).take_error();
     std::string p = *pw;
@@ -225,7 +259,6 @@ Result<ShellOptions> parse(int argc, char** argv) {
              env && (command == "import-certificate" || command == "export-certificate")) {
     args["password"] = env;
   }
-  o.request.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
   if (!o.credential_file.empty()) {
     if (command != "new-send-connector" && command != "set-send-connector") {
       return make_error("--authentication-credential-file is for new-send-connector and set-send-connector");

@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   cmd->add_option("--fqdn", setup.fqdn, "server FQDN (default: the host's FQDN)");
   cmd->add_option("--listen", setup.listen, "IP:PORT of the default receive connector (repeatable; default 0.0.0.0:25)");
   cmd->add_option("--accepted-domain", setup.accepted_domains, "domain delivered here (repeatable; default: the FQDN without its first label)");
+  cmd->add_option("--submission-listen", setup.submission_listen,
+                  "IP:PORT of the client connector 'Client <server>' (default 0.0.0.0:587; none: no client connector)");
+  cmd->add_option("--mailbox", setup.mailboxes, "also create this mailbox (repeatable; an address at an accepted domain)");
   cmd->add_option("--admin-group", setup.admin_group, "Unix group of local administrators");
   cmd->add_option("--mode", setup.mode, "hub or edge")->check(CLI::IsMember({"hub", "edge"}));
 

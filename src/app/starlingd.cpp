@@ -6,7 +6,7 @@
 // CAP_NET_BIND_SERVICE (ports above 1023 need neither).
 // RFCs: 5321 (SMTP), 5322 (message format, Received), 1870 (SIZE), 2920 (PIPELINING),
 // 3030 (CHUNKING), 3207 (STARTTLS), 2034/3463 (enhanced status codes), 6152 (8BITMIME),
-// 6531 (SMTPUTF8), 8446/5246 (TLS 1.3/1.2).
+// 6531 (SMTPUTF8), 8446/5246 (TLS 1.3/1.2), 4954/4616 (AUTH PLAIN, LOGIN), 3848 (ESMTPSA).
 #include <CLI/CLI.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
@@ -74,6 +74,16 @@ class Management {
     asio::post(pool_, [this] {
       auto runtime = net::load_runtime(*store_, contexts_);
       if (runtime) report(*runtime);
+    });
+  }
+
+  // Event 12040 for a failed SMTP AUTH, on the management thread (the EventLog's own). One per
+  // connector, address and user an hour; the server log has every one.
+  void auth_failed(net::AuthFailure f) {
+    asio::post(pool_, [this, f = std::move(f)] {
+      events_->log(events::kSmtpAuthenticationFailed,
+                   "auth:" + f.connector + ":" + f.client_ip + ":" + f.user,
+                   {{"Connector", f.connector}, {"ClientIp", f.client_ip}, {"User", f.user}});
     });
   }
 
@@ -211,6 +221,7 @@ int run(const fs::path& dir, std::chrono::milliseconds grace) {
     log_line("starlingd: " + opened.error());
     return 1;
   }
+  server.on_auth_failure = [&management](const net::AuthFailure& f) { management.auth_failed(f); };
   net::ControlServer control(io, dir / "control.sock",
                              [&management](std::string line, net::PeerCredentials peer, auto reply) {
                                management.handle(std::move(line), peer, std::move(reply));

@@ -42,6 +42,17 @@ std::string mailbox_name(std::string_view local_part) {
   return out;
 }
 
+std::string delivery_headers(std::string_view return_path, std::string_view delivered_to) {
+  auto clean = [](std::string_view v) {
+    std::string out;
+    for (char c : v) {
+      if (c != '\r' && c != '\n') out += c;
+    }
+    return out;
+  };
+  return "Return-Path: <" + clean(return_path) + ">\nDelivered-To: " + clean(delivered_to) + "\n";
+}
+
 std::string to_unix_lines(std::string_view data) {
   std::string out;
   out.reserve(data.size());
@@ -86,9 +97,15 @@ MaildirDelivery::~MaildirDelivery() {
 }
 
 void MaildirDelivery::submit(queue::QueuedMessage message) {
+  std::vector<MaildirCopy> copies;
+  for (const std::string& r : message.envelope.recipients) copies.push_back({r, r});
+  submit(std::move(message), std::move(copies));
+}
+
+void MaildirDelivery::submit(queue::QueuedMessage message, std::vector<MaildirCopy> copies) {
   {
     std::lock_guard lock(mutex_);
-    ready_.push_back({std::move(message)});
+    ready_.push_back({std::move(message), std::move(copies)});
   }
   wake_.notify_one();
 }
@@ -186,8 +203,8 @@ void MaildirDelivery::deliver_batch(std::vector<Item>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     const queue::QueuedMessage& m = batch[i].message;
     std::string data = to_unix_lines(m.data);
-    for (const std::string& rcpt : m.envelope.recipients) {
-      auto tmp = write_tmp(rcpt, data);
+    for (const MaildirCopy& copy : batch[i].copies) {
+      auto tmp = write_tmp(copy.mailbox, delivery_headers(m.envelope.mail_from, copy.delivered_to) + data);
       if (!tmp) {
         outcomes[i].result = std::move(tmp).take_error();
         break;

@@ -1,6 +1,8 @@
-// Local delivery to Maildir: DIR/mailboxes/<domain>/<local-part>/{tmp,new,cur}. A delivery
-// thread takes every message the queue has made durable, writes one file per recipient in
-// tmp/, flushes, renames them into new/, flushes again, and only then removes the queue file:
+// Local delivery to Maildir: DIR/mailboxes/<domain>/<local-part>/{tmp,new,cur}, named by the
+// mailbox's primary address (so aliases and case variants share one Maildir). A delivery
+// thread takes every message the queue has made durable, writes one file per copy in tmp/
+// (each with its own Return-Path: and Delivered-To: lines, as Postfix's local and virtual agents
+// add them), flushes, renames them into new/, flushes again, and only then removes the queue file:
 // a crash anywhere delivers again (at least once) and never loses. A failed delivery stays in
 // the queue and is retried with backoff. Files are stored with LF line endings, as Unix mail
 // readers expect (the convention of Postfix's local and virtual agents).
@@ -28,6 +30,17 @@ std::string mailbox_name(std::string_view local_part);
 // CRLF line endings to LF.
 std::string to_unix_lines(std::string_view data);
 
+// "Return-Path: <from>\nDelivered-To: rcpt\n" (LF lines, as stored). CR and LF in the addresses
+// (never from the queue, whose addresses were parsed) are dropped: no header injection.
+std::string delivery_headers(std::string_view return_path, std::string_view delivered_to);
+
+// One file to write: into the Maildir of `mailbox` (an address, local@domain: the mailbox's
+// primary address), with `Delivered-To: delivered_to` (the recipient as addressed).
+struct MaildirCopy {
+  std::string mailbox;
+  std::string delivered_to;
+};
+
 struct DeliveryIo {
   std::function<int(int fd)> sync = ::syncfs;
 };
@@ -40,7 +53,11 @@ class MaildirDelivery {
   MaildirDelivery(std::filesystem::path mailboxes, queue::Spool& spool, DeliveryIo io = {});
   ~MaildirDelivery();  // stops after the batch in progress; the rest stays queued
 
+  // One copy per envelope recipient, each in the Maildir named by that address.
   void submit(queue::QueuedMessage message);
+  // The copies given (the dispatcher's: mailboxes resolved through the directory, groups
+  // expanded); the observer still receives `message` as given.
+  void submit(queue::QueuedMessage message, std::vector<MaildirCopy> copies);
   void set_observer(Observer o) { observer_ = std::move(o); }
   // Messages submitted and not yet delivered.
   size_t backlog();
@@ -58,6 +75,7 @@ class MaildirDelivery {
  private:
   struct Item {
     queue::QueuedMessage message;
+    std::vector<MaildirCopy> copies;
     std::chrono::steady_clock::time_point not_before{};
     std::chrono::seconds backoff{0};
   };

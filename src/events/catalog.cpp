@@ -40,6 +40,9 @@ constexpr EventDefinition kCatalog[] = {
     {kQueueFileCorrupt, Level::kError, "TransportService", "QueueFileCorrupt",
      "The queue file {File} is damaged ({Reason}) and was moved to {MovedTo}; the other messages "
      "are delivered."},
+    {kSmtpAuthenticationFailed, Level::kWarning, "TransportService", "SmtpAuthenticationFailed",
+     "A client at {ClientIp} failed to authenticate as {User} on the receive connector "
+     "{Connector}: wrong password, unknown user, or a disabled mailbox."},
 };
 
 }  // namespace

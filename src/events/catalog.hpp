@@ -34,6 +34,7 @@ inline constexpr int kSmtpSendTlsRequiredFailed = 2015;
 inline constexpr int kOutboundDeliveryDeferred = 12030;
 inline constexpr int kOutboundDeliveryFailed = 12031;
 inline constexpr int kQueueFileCorrupt = 12032;
+inline constexpr int kSmtpAuthenticationFailed = 12040;
 
 std::span<const EventDefinition> catalog();
 const EventDefinition* find_event(int id);

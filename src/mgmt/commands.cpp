@@ -15,7 +15,7 @@
 namespace starling::mgmt {
 namespace {
 
-constexpr std::array<CommandSpec, 24> kCommands{{
+constexpr std::array<CommandSpec, 33> kCommands{{
     {"test-starttls", "Test-StartTls", test_starttls},
     {"get-certificate", "Get-ExchangeCertificate", get_certificate},
     {"new-certificate", "New-ExchangeCertificate", new_certificate},
@@ -35,7 +35,16 @@ constexpr std::array<CommandSpec, 24> kCommands{{
     {"set-transport-server", "Set-TransportServer", set_transport_server},
     {"get-accepted-domain", "Get-AcceptedDomain", get_accepted_domain},
     {"new-accepted-domain", "New-AcceptedDomain", new_accepted_domain},
+    {"set-accepted-domain", "Set-AcceptedDomain", set_accepted_domain},
     {"remove-accepted-domain", "Remove-AcceptedDomain", remove_accepted_domain},
+    {"get-mailbox", "Get-Mailbox", get_mailbox},
+    {"new-mailbox", "New-Mailbox", new_mailbox},
+    {"set-mailbox", "Set-Mailbox", set_mailbox},
+    {"remove-mailbox", "Remove-Mailbox", remove_mailbox},
+    {"get-distribution-group", "Get-DistributionGroup", get_distribution_group},
+    {"new-distribution-group", "New-DistributionGroup", new_distribution_group},
+    {"set-distribution-group", "Set-DistributionGroup", set_distribution_group},
+    {"remove-distribution-group", "Remove-DistributionGroup", remove_distribution_group},
     {"get-role-assignment", "Get-ManagementRoleAssignment", get_role_assignment},
     {"new-role-assignment", "New-ManagementRoleAssignment", new_role_assignment},
     {"remove-role-assignment", "Remove-ManagementRoleAssignment", remove_role_assignment},
@@ -402,62 +411,7 @@ Reply remove_send_connector(Context& ctx, const Request& req) {
   return r;
 }
 
-// --- accepted domains ------------------------------------------------------------------------
-
-Reply get_accepted_domain(Context& ctx, const Request& req) {
-  if (auto o = only_options(req, {}); !o) return failure(kExitUsage, o.error());
-  auto all = ctx.store.accepted_domains();
-  if (!all) return from_error(std::move(all).take_error());
-  Reply r;
-  r.default_properties = {"Name", "DomainName", "DomainType", "Default"};
-  for (size_t i = 0; i < all->size(); ++i) {
-    const std::string& d = (*all)[i];
-    if (auto id = arg(req, "identity"); id && !core::iequals(*id, d)) continue;
-    Json o;
-    o["Name"] = d;
-    o["DomainName"] = d;
-    o["DomainType"] = "Authoritative";
-    o["Default"] = i == 0;
-    r.objects.push_back(o);
-  }
-  return r;
-}
-
-Reply new_accepted_domain(Context& ctx, const Request& req) {
-  auto name = arg(req, "domainname");
-  if (!name) name = arg(req, "identity");
-  if (!name) name = arg(req, "name");
-  if (!name) return failure(kExitUsage, "new-accepted-domain: which domain? (new-accepted-domain contoso.com)");
-  std::string d = core::normalize_name(*name);
-  if (!core::is_valid_hostname(d)) return failure(kExitFailed, "'" + *name + "' is not a valid domain name");
-  auto all = ctx.store.accepted_domains();
-  if (!all) return from_error(std::move(all).take_error());
-  if (std::any_of(all->begin(), all->end(), [&](const std::string& x) { return core::iequals(x, d); })) {
-    return failure(kExitFailed, "'" + d + "' is already an accepted domain");
-  }
-  if (auto w = ctx.store.add_accepted_domain(d); !w) return from_error(std::move(w).take_error());
-  Reply r;
-  r.messages.push_back("Accepted domain '" + d + "' added.");
-  r.change = "new accepted domain " + d;
-  return r;
-}
-
-Reply remove_accepted_domain(Context& ctx, const Request& req) {
-  auto name = arg(req, "identity");
-  if (!name) return failure(kExitUsage, "remove-accepted-domain: which domain?");
-  std::string d = core::normalize_name(*name);
-  auto all = ctx.store.accepted_domains();
-  if (!all) return from_error(std::move(all).take_error());
-  if (std::none_of(all->begin(), all->end(), [&](const std::string& x) { return core::iequals(x, d); })) {
-    return failure(kExitFailed, "'" + d + "' is not an accepted domain");
-  }
-  Reply r;
-  if (!confirmed(req, "Remove accepted domain '" + d + "'? Mail for it will be refused.", r)) return r;
-  if (auto w = ctx.store.remove_accepted_domain(d); !w) return from_error(std::move(w).take_error());
-  r.messages.push_back("Accepted domain '" + d + "' removed.");
-  r.change = "removed accepted domain " + d;
-  return r;
-}
+// Accepted domains: domain_commands.cpp. Mailboxes and groups: recipient_commands.cpp.
 
 // --- role assignments ------------------------------------------------------------------------
 

@@ -38,9 +38,18 @@ Reply set_send_connector(Context&, const Request&);
 Reply remove_send_connector(Context&, const Request&);
 Reply get_transport_server(Context&, const Request&);  // transport_commands.cpp
 Reply set_transport_server(Context&, const Request&);
-Reply get_accepted_domain(Context&, const Request&);
+Reply get_accepted_domain(Context&, const Request&);  // domain_commands.cpp
 Reply new_accepted_domain(Context&, const Request&);
+Reply set_accepted_domain(Context&, const Request&);
 Reply remove_accepted_domain(Context&, const Request&);
+Reply get_mailbox(Context&, const Request&);  // recipient_commands.cpp
+Reply new_mailbox(Context&, const Request&);
+Reply set_mailbox(Context&, const Request&);
+Reply remove_mailbox(Context&, const Request&);
+Reply get_distribution_group(Context&, const Request&);
+Reply new_distribution_group(Context&, const Request&);
+Reply set_distribution_group(Context&, const Request&);
+Reply remove_distribution_group(Context&, const Request&);
 Reply get_role_assignment(Context&, const Request&);
 Reply new_role_assignment(Context&, const Request&);
 Reply remove_role_assignment(Context&, const Request&);

@@ -200,6 +200,19 @@ Result<Credential> parse_credential_file(std::string_view bytes) {
   return Credential{lines[0], lines[1]};
 }
 
+Result<std::string> parse_password_file(std::string_view bytes) {
+  size_t nl = bytes.find('\n');
+  std::string line(bytes.substr(0, nl));
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (nl != std::string_view::npos) {
+    for (char c : bytes.substr(nl + 1)) {
+      if (c != '\n' && c != '\r') return make_error("the password file must hold one line: the password");
+    }
+  }
+  if (line.find('\0') != std::string::npos) return make_error("the password file cannot contain NUL bytes");
+  return line;
+}
+
 std::string format_time(int64_t unix_seconds) {
   std::time_t t = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};

@@ -43,6 +43,18 @@ inline constexpr std::string_view kCredentialOnCommandLine =
     "process list and kept in the shell history. Use --authentication-credential-file FILE (the user "
     "name on the first line, the password on the second), or --authentication-credential-file - to "
     "be asked at the terminal";
+// A mailbox's password travels under this key, filled by the shell from --password-file FILE
+// (or a terminal prompt for "-"), for the same reasons; starlingd hashes it (password.hpp) and
+// keeps only the hash. An empty value removes the password (no AUTH for the mailbox).
+inline constexpr std::string_view kMailboxPasswordKey = "Mailbox:Password";
+inline constexpr std::string_view kPasswordOnCommandLine =
+    "--password is not accepted: a password on the command line is seen in the process list and "
+    "kept in the shell history. Use --password-file FILE (the password on its first line), or "
+    "--password-file - to be asked at the terminal";
+// A password file: its first line (LF or CRLF), nothing but empty lines after; an empty file is
+// the empty password. Errors never quote the file's content.
+Result<std::string> parse_password_file(std::string_view bytes);
+
 struct Credential {
   std::string user;
   std::string password;

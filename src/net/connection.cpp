@@ -9,9 +9,13 @@
 #include <asio/ssl/error.hpp>
 #include <openssl/err.h>
 
+#include <algorithm>
 #include <array>
 #include <ctime>
+#include <memory>
+#include <set>
 
+#include "core/directory.hpp"
 #include "core/log.hpp"
 #include "core/names.hpp"
 #include "core/routing.hpp"
@@ -24,6 +28,44 @@ namespace {
 
 constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr size_t kReadBuffer = 4096;
+
+bool has_group(const core::ReceiveConnector& c, std::string_view group) {
+  return std::any_of(c.permission_groups.begin(), c.permission_groups.end(),
+                     [&](const std::string& g) { return core::iequals(g, group); });
+}
+
+smtp::Address split_address(std::string_view a) {
+  size_t at = a.rfind('@');
+  if (at == std::string_view::npos) return {std::string(a), ""};
+  return {std::string(a.substr(0, at)), std::string(a.substr(at + 1))};
+}
+
+// A client-chosen user name for the server log: printable, bounded (no log injection).
+std::string printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 256)) {
+    out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
+  }
+  return out;
+}
+
+smtp::RecipientVerdict verdict_of(const core::Directory& dir, const smtp::Address& a) {
+  using Kind = core::Directory::Resolution::Kind;
+  using V = smtp::RecipientVerdict::Kind;
+  auto r = dir.resolve(a.str());
+  smtp::RecipientVerdict v;
+  switch (r.kind) {
+    case Kind::kMailbox:
+    case Kind::kNotLocal: v.kind = V::kMailbox; break;  // kNotLocal: the domain lists disagree
+    case Kind::kUnknown: v.kind = V::kUnknown; break;
+    case Kind::kRelay: v.kind = V::kRelay; break;
+    case Kind::kGroup:
+      v.kind = V::kGroup;
+      for (const auto& m : r.members) v.members.push_back(split_address(m));
+      break;
+  }
+  return v;
+}
 
 smtp::SessionConfig session_config(const ConnectorRuntime& rt) {
   const core::ReceiveConnector& c = rt.connector;
@@ -47,11 +89,28 @@ smtp::SessionConfig session_config(const ConnectorRuntime& rt) {
     return domains->contains(core::normalize_name(d));
   };
   s.may_relay = rt.may_relay;
+  // Asked for domains outside the accepted ones and for recipients of InternalRelay/ExternalRelay
+  // domains that are not here: the send connectors alone decide (an accepted domain would
+  // otherwise always route "locally").
   s.has_route = [outbound = rt.outbound](std::string_view d) {
+    static const std::set<std::string> kNoLocalDomains;
     if (!outbound) return false;
-    return core::route_recipient(d, outbound->accepted_domains, outbound->send_connectors).kind ==
+    return core::route_recipient(d, kNoLocalDomains, outbound->send_connectors).kind ==
            core::Route::Kind::kConnector;
   };
+  // Without a Directory (a runtime built by hand, as in tests) every recipient at an accepted
+  // domain is accepted and AUTH answers 454 4.7.0.
+  if (auto dir = rt.directory) {
+    s.verify_recipient = [dir](const smtp::Address& a) { return verdict_of(*dir, a); };
+  }
+  // EXCHANGE-MODEL §9: AUTH with BasicAuth (BasicAuthRequireTLS implies it, after STARTTLS).
+  s.basic_auth = (c.auth_mechanism & (core::kAuthBasic | core::kAuthBasicRequireTls)) != 0;
+  s.basic_auth_require_tls = (c.auth_mechanism & core::kAuthBasicRequireTls) != 0;
+  s.exchange_users = has_group(c, "ExchangeUsers");
+  s.anonymous_users = has_group(c, "AnonymousUsers") || has_group(c, "Partners");
+  s.max_logon_failures = 3;                        // MaxLogonFailures (no connector property yet)
+  s.tarpit_interval = std::chrono::seconds(5);     // TarpitInterval (no connector property yet)
+  s.received_names_user = false;                   // Exchange hides the user (no property yet)
   return s;
 }
 
@@ -77,6 +136,18 @@ auto async_enqueue(queue::Spool& spool, std::string id, queue::Envelope envelope
       token, std::move(id), std::move(envelope), std::move(header), std::move(content));
 }
 
+// Bridges Server::verify_password (the verifier pool) to an awaitable on the connection.
+template <typename Token>
+auto async_verify_password(Server& server, std::string hash, std::string password, Token&& token) {
+  return asio::async_initiate<Token, void(bool)>(
+      [&server](auto handler, std::string hash, std::string password) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        server.verify_password(std::move(hash), std::move(password),
+                               [shared](bool ok) { (*shared)(ok); });
+      },
+      token, std::move(hash), std::move(password));
+}
+
 uint64_t next_connection_number() {
   static uint64_t n = 0;
   return ++n;
@@ -91,6 +162,7 @@ Connection::Connection(Server& server, asio::ip::tcp::socket socket,
       connector_(std::move(connector)),
       counter_key_(std::move(counter_key)),
       watchdog_timer_(socket_.get_executor()),
+      tarpit_timer_(socket_.get_executor()),
       number_(next_connection_number()) {
   std::error_code ec;
   auto remote = socket_.remote_endpoint(ec);
@@ -98,7 +170,9 @@ Connection::Connection(Server& server, asio::ip::tcp::socket socket,
   if (remote.address().is_v6() && remote.address().to_v6().is_v4_mapped()) {
     peer_ip_ = asio::ip::make_address_v4(asio::ip::v4_mapped, remote.address().to_v6()).to_string();
   }
-  session_.emplace(session_config(*connector_), peer_ip_);
+  smtp::SessionConfig config = session_config(*connector_);
+  received_names_user_ = config.received_names_user;
+  session_.emplace(std::move(config), peer_ip_);
   if (connector_->connector.protocol_logging_verbose) {
     session_->trace = [n = number_](char dir, std::string_view line) {
       log_line("smtp[" + std::to_string(n) + "] " + dir + " " + std::string(line));
@@ -118,6 +192,7 @@ void Connection::start() {
 void Connection::interrupt() {
   std::error_code ec;
   socket_.cancel(ec);
+  tarpit_timer_.cancel();
 }
 
 void Connection::shutdown() {
@@ -163,8 +238,19 @@ asio::awaitable<std::pair<std::error_code, int>> Connection::tls_io(Op op) {
 }
 
 asio::awaitable<bool> Connection::flush_output() {
-  if (!session_->has_output()) co_return true;
-  std::string out = session_->take_output();
+  while (session_->has_output()) {
+    if (auto delay = session_->take_delay(); delay.count() > 0 && !shutting_down_ && !timed_out_) {
+      // The tarpit: the reply to a failed AUTH or an unknown recipient waits on a timer (the
+      // thread serves the other connections meanwhile). interrupt() cuts it short.
+      tarpit_timer_.expires_after(delay);
+      co_await tarpit_timer_.async_wait(kUse);
+    }
+    if (!co_await write_output(session_->take_output())) co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> Connection::write_output(std::string out) {
   std::error_code ec;
   if (tls_) {
     size_t done = 0;
@@ -213,7 +299,8 @@ asio::awaitable<bool> Connection::upgrade_to_tls() {
 asio::awaitable<void> Connection::queue_message(smtp::Message m) {
   queue::Spool& spool = server_.spool();
   std::string id = spool.new_id();
-  std::string header = smtp::format_received(m, connector_->fqdn, id, std::time(nullptr));
+  std::string header = smtp::format_received(m, connector_->fqdn, id, std::time(nullptr),
+                                            received_names_user_);
   queue::Envelope envelope;
   envelope.mail_from = m.mail_from.str();
   for (const auto& r : m.recipients) envelope.recipients.push_back(r.str());
@@ -225,6 +312,42 @@ asio::awaitable<void> Connection::queue_message(smtp::Message m) {
     log_line("queue: message from " + peer_ip_ + " refused: " + text);
     session_->message_failed();
   }
+}
+
+asio::awaitable<void> Connection::authenticate(smtp::AuthRequest request) {
+  std::string who = "smtp[" + std::to_string(number_) + "] ";
+  std::string user = printable(request.user);
+  std::shared_ptr<const core::Directory> dir = connector_->directory;  // kept across the check
+  if (!dir) {
+    log_line(who + "AUTH for " + user + " from " + peer_ip_ + ": no directory, answered 454");
+    session_->auth_unavailable();
+    co_return;
+  }
+  if (server_.auth_blocked(peer_ip_)) {
+    log_line(who + "AUTH for " + user + " from " + peer_ip_ +
+             " refused: too many failures from this address");
+    session_->auth_unavailable();
+    co_return;
+  }
+  // The user name is a mailbox address, primary or alias, any case. Unknown, disabled or
+  // without a password: the same dummy check and the same 535 (no user enumeration).
+  const core::Mailbox* mailbox = dir->mailbox_by_address(request.user);
+  if (mailbox && (!mailbox->enabled || mailbox->password_hash.empty())) mailbox = nullptr;
+  std::string hash = mailbox ? mailbox->password_hash : std::string();
+  bool ok = co_await async_verify_password(server_, std::move(hash), std::move(request.password),
+                                           asio::use_awaitable);
+  if (ok && mailbox) {
+    smtp::AuthIdentity identity;
+    identity.user = mailbox->primary_address;
+    identity.send_as.push_back(mailbox->primary_address);
+    for (const auto& a : mailbox->email_addresses) identity.send_as.push_back(a);
+    log_line(who + "authenticated as " + identity.user);
+    session_->auth_succeeded(std::move(identity));
+    co_return;
+  }
+  log_line(who + "AUTH failed for " + user + " from " + peer_ip_);
+  server_.auth_failed({connector_->connector.name, peer_ip_, user});
+  session_->auth_failed();
 }
 
 asio::awaitable<void> Connection::serve() {
@@ -268,6 +391,9 @@ asio::awaitable<void> Connection::serve() {
       if (auto m = session_->take_message()) {
         open = co_await flush_output();  // replies before the message (pipelined RCPTs)
         co_await queue_message(std::move(*m));
+      } else if (auto a = session_->take_auth_request()) {
+        open = co_await flush_output();
+        co_await authenticate(std::move(*a));
       } else if (session_->wants_tls()) {
         open = co_await flush_output();
         if (open) open = co_await upgrade_to_tls();

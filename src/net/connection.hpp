@@ -1,6 +1,7 @@
 // One SMTP connection: the socket (plain, then TLS after STARTTLS), the sans-IO session, and a
 // watchdog that enforces ConnectionTimeout and ConnectionInactivityTimeout. The driver only
-// moves bytes and answers the session's requests; all protocol decisions are the session's.
+// moves bytes and answers the session's requests (queue a message, check credentials against
+// the Directory, wait out a tarpit); all protocol decisions are the session's.
 // TLS is OpenSSL on the non-blocking socket itself, not asio::ssl::stream: the stream keeps
 // about 68 KiB of its own buffers per connection, while a bare SSL object with
 // SSL_MODE_RELEASE_BUFFERS holds none while the connection is idle.
@@ -39,12 +40,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   asio::awaitable<void> serve();
   asio::awaitable<void> watchdog();
+  // Writes the session's output, waiting out the tarpit delays it asks for.
   asio::awaitable<bool> flush_output();
+  asio::awaitable<bool> write_output(std::string out);
   asio::awaitable<bool> upgrade_to_tls();
   // Runs `op` (an SSL_* call) until it completes, waiting on the socket as OpenSSL asks.
   template <typename Op>
   asio::awaitable<std::pair<std::error_code, int>> tls_io(Op op);
   asio::awaitable<void> queue_message(smtp::Message m);
+  asio::awaitable<void> authenticate(smtp::AuthRequest request);
   void touch() { last_activity_ = std::chrono::steady_clock::now(); }
   void interrupt();
 
@@ -59,8 +63,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string peer_ip_;
   std::optional<smtp::Session> session_;
   asio::steady_timer watchdog_timer_;
+  asio::steady_timer tarpit_timer_;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point last_activity_;
+  bool received_names_user_ = false;
   bool timed_out_ = false;
   bool shutting_down_ = false;
   bool finished_ = false;

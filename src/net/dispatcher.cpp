@@ -60,24 +60,72 @@ void Dispatcher::local_result(const queue::QueuedMessage& message, const Result<
     log_line("delivery: " + message.id + " deferred: " + result.error());
     return;  // the mailbox agent retries on its own
   }
-  asio::post(io_, [this, id = message.id] {
+  asio::post(io_, [this, id = message.id, addresses = message.envelope.recipients] {
     auto it = messages_.find(id);
-    auto indices = local_inflight_.find(id);
-    if (it == messages_.end() || indices == local_inflight_.end()) return;
-    const MessagePtr& m = it->second;
-    queue::StateUpdate update{id};
-    for (size_t i : indices->second) {
-      m->busy[i] = false;
-      set_state(m, i, Status::kDelivered, "250 2.0.0 delivered to the mailbox", 0, "", update);
-    }
-    local_inflight_.erase(indices);
-    // A message delivered here alone needs no state line: it leaves the queue now.
-    bool all_done = std::all_of(m->q.state.begin(), m->q.state.end(), [](const auto& s) {
-      return s.status == Status::kDelivered;
-    });
-    if (!all_done) record(std::move(update));
-    finish_if_done(m);
+    auto jobs = local_inflight_.find(id);
+    if (it == messages_.end() || jobs == local_inflight_.end()) return;
+    auto job = std::find_if(jobs->second.begin(), jobs->second.end(),
+                            [&](const MaildirJob& j) { return j.addresses == addresses; });
+    if (job == jobs->second.end()) return;
+    std::vector<LocalCopy> copies = std::move(job->copies);
+    jobs->second.erase(job);
+    if (jobs->second.empty()) local_inflight_.erase(jobs);
+    std::vector<smtp::Reply> replies(copies.size(), smtp::make_reply(250, "2.0.0", "delivered to the mailbox"));
+    local_done(it->second, copies, replies, "");
   });
+}
+
+void Dispatcher::local_done(const MessagePtr& m, const std::vector<LocalCopy>& copies,
+                            const std::vector<smtp::Reply>& replies, const std::string& agent) {
+  // Severity of a copy's reply: one copy refused for now makes the recipient wait (and every
+  // copy is made again), one refused for good fails it.
+  auto rank = [](const smtp::Reply& r) { return r.positive() ? 0 : r.permanent() ? 1 : 2; };
+  std::vector<size_t> done;
+  for (size_t j = 0; j < copies.size(); ++j) {
+    const smtp::Reply& r = j < replies.size() ? replies[j] : smtp::make_reply(451, "4.4.0", "no reply for this copy");
+    for (size_t i : copies[j].indices) {
+      auto& worst = m->part_reply[i];
+      if (!worst || rank(r) > rank(*worst)) worst = r;
+      if (--m->parts[i] <= 0) done.push_back(i);
+    }
+  }
+  if (done.empty()) return;
+  std::string via = agent.empty() ? "" : " via " + agent;
+  queue::StateUpdate update{m->q.id};
+  Batch deferred{m, {}};
+  std::optional<smtp::Reply> defer_reply;
+  for (size_t i : done) {
+    smtp::Reply r = std::move(*m->part_reply[i]);
+    m->part_reply[i].reset();
+    m->parts[i] = 0;
+    const std::string& rcpt = m->q.envelope.recipients[i];
+    if (r.positive()) {
+      m->busy[i] = false;
+      set_state(m, i, Status::kDelivered, r.text(), 0, agent, update);
+      if (!agent.empty()) log_line("delivery: " + m->q.id + " " + rcpt + " delivered" + via + ": " + r.text());
+    } else if (r.permanent()) {
+      m->busy[i] = false;
+      m->remote[i] = agent;
+      set_state(m, i, Status::kFailed, r.text(), 0, agent, update);
+      log_line("delivery: " + m->q.id + " " + rcpt + " failed" + via + ": " + r.text());
+      events_->log(events::kOutboundDeliveryFailed, m->q.id + ":" + rcpt,
+                   {{"QueueId", m->q.id}, {"Recipient", rcpt}, {"NextHop", agent}, {"Reply", r.text()}});
+    } else {
+      deferred.recipients.push_back(i);
+      if (!defer_reply) defer_reply = r;
+    }
+  }
+  // A message delivered here alone needs no state line: it leaves the queue now.
+  bool all_done = std::all_of(m->q.state.begin(), m->q.state.end(), [](const auto& s) {
+    return s.status == Status::kDelivered;
+  });
+  if (!all_done || !deferred.recipients.empty()) record(std::move(update));
+  if (!deferred.recipients.empty()) {
+    std::uniform_real_distribution<double> jitter(0.0, 1.0);
+    int64_t next = now_unix() + core::message_retry_delay(config_->transport, jitter(rng_)).count();
+    defer_batch(deferred, *defer_reply, agent.empty() ? "mailbox" : agent, next);
+  }
+  finish_if_done(m);
 }
 
 void Dispatcher::stop() {
@@ -96,7 +144,8 @@ void Dispatcher::stop() {
     if (external_resolver_) external_resolver_->cancel();
     // Connections see stopping_ and end; whatever they carried stays queued (at least once).
     // The run ends when the last one has, or after a few seconds whatever remains.
-    if (connections_ == 0) return io_.stop();
+    for (auto& [serial, cancel] : lmtp_cancel_) cancel();
+    if (connections_ == 0 && lmtp_connections_ == 0) return io_.stop();
     stop_timer_ = std::make_unique<asio::steady_timer>(io_, std::chrono::seconds(3));
     stop_timer_->async_wait([this](std::error_code) { io_.stop(); });
   });
@@ -104,7 +153,12 @@ void Dispatcher::stop() {
 
 void Dispatcher::connection_ended() {
   --connections_;
-  if (stopping_ && connections_ == 0) io_.stop();
+  if (stopping_ && connections_ == 0 && lmtp_connections_ == 0) io_.stop();
+}
+
+void Dispatcher::lmtp_ended() {
+  --lmtp_connections_;
+  if (stopping_ && connections_ == 0 && lmtp_connections_ == 0) io_.stop();
 }
 
 void Dispatcher::on_configure(std::shared_ptr<const OutboundConfig> config) {
@@ -137,6 +191,8 @@ void Dispatcher::on_submit(queue::QueuedMessage message) {
   m->busy.assign(m->q.envelope.recipients.size(), false);
   m->unreachable.assign(m->q.envelope.recipients.size(), false);
   m->remote.assign(m->q.envelope.recipients.size(), "");
+  m->parts.assign(m->q.envelope.recipients.size(), 0);
+  m->part_reply.assign(m->q.envelope.recipients.size(), std::nullopt);
   if (m->q.arrival == 0) m->q.arrival = now_unix();
   std::string id = m->q.id;
   messages_[id] = m;
@@ -182,18 +238,81 @@ void Dispatcher::route(const MessagePtr& m) {
       return;
     }
   }
-  std::vector<size_t> local;
+  // Copies for mailboxes here, by delivery target ("Maildir" or the LMTP target), one per
+  // mailbox per target: recipients that are aliases or case variants of one mailbox share it.
+  std::map<std::string, std::vector<LocalCopy>> copies;
+  std::map<std::string, std::map<std::string, size_t>> copy_of;  // target -> mailbox -> copy
+  std::vector<size_t> unknown;
   std::map<std::string, Batch> by_hop;
   std::map<std::string, core::Route> routes;
+  const core::Directory* dir = cfg.directory.get();  // null: every accepted domain to Maildir, as before
+  auto add_copy = [&](size_t i, const std::string& target, const std::string& mailbox, const std::string& address,
+                      bool shared) {
+    auto& list = copies[target];
+    auto& index = copy_of[target];
+    // Without a directory (the domain is all there is) each recipient keeps its own copy.
+    std::string key = shared ? core::to_lower(mailbox) : mailbox + "\n" + std::to_string(i);
+    auto [it, created] = index.try_emplace(key, list.size());
+    if (created) list.push_back({mailbox, address, {}});
+    LocalCopy& c = list[it->second];
+    if (std::find(c.indices.begin(), c.indices.end(), i) == c.indices.end()) {
+      c.indices.push_back(i);
+      ++m->parts[i];
+    }
+  };
+  // A mailbox's delivery target: its own, else its domain's (the domain of its primary address,
+  // so that every address of one mailbox reaches the same store).
+  auto target_of = [&](const core::Mailbox& mb) {
+    if (!mb.delivery_target.empty()) return mb.delivery_target;
+    const core::AcceptedDomain* d = dir->domain(domain_of(mb.primary_address));
+    return d ? d->delivery_target : std::string("Maildir");
+  };
   size_t open = 0;
   for (size_t i = 0; i < rcpts.size(); ++i) {
     if (m->q.state[i].final()) continue;
     ++open;
     if (m->busy[i] || m->unreachable[i] || m->q.state[i].next_attempt > now) continue;
-    core::Route r = core::route_recipient(domain_of(rcpts[i]), cfg.accepted_domains, cfg.send_connectors);
+    std::set<std::string> accepted_here;
+    const std::set<std::string>* accepted = &cfg.accepted_domains;
+    if (dir) {
+      using Kind = core::Directory::Resolution::Kind;
+      core::Directory::Resolution res = dir->resolve(rcpts[i]);
+      if (res.kind == Kind::kMailbox) {
+        add_copy(i, target_of(*res.mailbox), res.mailbox->primary_address, rcpts[i], true);
+        continue;
+      }
+      if (res.kind == Kind::kGroup) {
+        // Groups are expanded at RCPT by the receiving side; one that reaches the queue (a
+        // report to a group, a group made after the message came in) is expanded here, to its
+        // member mailboxes. Members elsewhere are not sent on from here.
+        for (const std::string& member : res.members) {
+          core::Directory::Resolution mr = dir->resolve(member);
+          if (mr.kind == Kind::kMailbox) {
+            add_copy(i, target_of(*mr.mailbox), mr.mailbox->primary_address, member, true);
+          } else {
+            log_line("delivery: " + m->q.id + " " + rcpts[i] + ": group member " + member +
+                     " is no mailbox here; not reached by this expansion");
+          }
+        }
+        if (m->parts[i] == 0) {
+          queue::StateUpdate update{m->q.id};
+          set_state(m, i, Status::kDelivered, "250 2.1.5 group expanded: no member mailbox here", 0, "", update);
+          record(std::move(update));
+        }
+        continue;
+      }
+      if (res.kind == Kind::kUnknown) {
+        unknown.push_back(i);
+        continue;
+      }
+      // kRelay: an accepted domain whose recipient is not here goes through the send
+      // connectors as any other domain would. kNotLocal: as it always went.
+      if (res.kind == Kind::kRelay) accepted = &accepted_here;
+    }
+    core::Route r = core::route_recipient(domain_of(rcpts[i]), *accepted, cfg.send_connectors);
     switch (r.kind) {
       case core::Route::Kind::kLocal:
-        local.push_back(i);
+        add_copy(i, "Maildir", rcpts[i], rcpts[i], dir != nullptr);
         break;
       case core::Route::Kind::kConnector: {
         std::string key = r.connector + "\n" + r.next_hop;
@@ -211,19 +330,52 @@ void Dispatcher::route(const MessagePtr& m) {
         break;
     }
   }
-  if (!local.empty()) {
-    for (size_t i : local) m->busy[i] = true;
-    queue::QueuedMessage copy;
-    copy.id = m->q.id;
-    copy.envelope.mail_from = m->q.envelope.mail_from;
-    for (size_t i : local) copy.envelope.recipients.push_back(rcpts[i]);
-    bool nothing_else = local.size() == open &&
-                        std::none_of(m->q.state.begin(), m->q.state.end(),
-                                     [](const auto& s) { return s.status == Status::kFailed; });
-    // Delivered here alone and nothing failed: no report will need the content again.
-    copy.data = nothing_else ? std::move(m->q.data) : m->q.data;
-    local_inflight_[m->q.id] = local;
-    local_.submit(std::move(copy));
+  std::vector<std::pair<std::vector<LocalCopy>, smtp::Reply>> unusable;  // bad delivery targets
+  for (auto& [target, list] : copies) {
+    for (const LocalCopy& c : list) {
+      for (size_t i : c.indices) m->busy[i] = true;
+    }
+    bool maildir = core::to_lower(target) == "maildir";
+    if (maildir) {
+      std::set<size_t> covered;  // a group's recipient may have several copies here
+      for (const LocalCopy& c : list) covered.insert(c.indices.begin(), c.indices.end());
+      queue::QueuedMessage copy;
+      copy.id = m->q.id;
+      copy.envelope.mail_from = m->q.envelope.mail_from;
+      std::vector<delivery::MaildirCopy> files;
+      for (const LocalCopy& c : list) {
+        copy.envelope.recipients.push_back(c.address);
+        files.push_back({c.mailbox, c.address});
+      }
+      bool nothing_else = covered.size() == open && copies.size() == 1 && by_hop.empty() && unknown.empty() &&
+                          std::none_of(m->q.state.begin(), m->q.state.end(),
+                                       [](const auto& s) { return s.status == Status::kFailed; });
+      // Delivered here alone and nothing failed: no report will need the content again.
+      copy.data = nothing_else ? std::move(m->q.data) : m->q.data;
+      local_inflight_[m->q.id].push_back({copy.envelope.recipients, list});
+      local_.submit(std::move(copy), std::move(files));
+      continue;
+    }
+    auto parsed = core::parse_delivery_target(target);
+    if (!parsed || parsed->kind == core::DeliveryTarget::Kind::kMaildir) {
+      std::string why = parsed ? "unexpected Maildir target" : parsed.error();
+      log_line("delivery: " + m->q.id + ": delivery target " + target + " unusable: " + why);
+      unusable.push_back({list, smtp::make_reply(451, "4.3.5", "delivery target " + target + " unusable: " + why)});
+      continue;
+    }
+    auto [it, created] = lmtp_targets_.try_emplace(target);
+    LmtpTarget& t = it->second;
+    if (created) t.key = target;
+    t.target = *parsed;
+    t.ready.push_back({m, list});
+    schedule_lmtp(t);
+  }
+  for (auto& [list, reply] : unusable) {
+    local_done(m, list, std::vector<smtp::Reply>(list.size(), reply), "");
+  }
+  if (!unknown.empty()) {
+    // Refused at RCPT normally; here when the mailbox went away while the message was queued.
+    fail_batch(Batch{m, unknown}, smtp::make_reply(550, "5.1.1", "User unknown"), "mailbox", "");
   }
   for (auto& [key, batch] : by_hop) {
     for (size_t i : batch.recipients) m->busy[i] = true;
@@ -236,6 +388,18 @@ void Dispatcher::route(const MessagePtr& m) {
     }
     hop.ready.push_back(std::move(batch));
     schedule_hop(hop);
+  }
+}
+
+void Dispatcher::schedule_lmtp(LmtpTarget& t) {
+  // A few connections per LMTP server: it is local, and each carries message after message.
+  constexpr int kMaxLmtpConnections = 4;
+  if (stopping_) return;
+  while (!t.ready.empty() && t.connections < kMaxLmtpConnections &&
+         t.ready.size() > static_cast<size_t>(t.connections)) {
+    ++t.connections;
+    ++lmtp_connections_;
+    asio::co_spawn(io_, run_lmtp(t.key), asio::detached);
   }
 }
 

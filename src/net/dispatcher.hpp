@@ -1,7 +1,9 @@
 // Outbound delivery: the scheduler that takes every durable message from the queue and sees each
-// recipient to a final state. Per recipient it asks the router (core::route_recipient) for the
-// way: accepted domains go to the mailbox agent (Maildir), others to the delivery queue of their
-// next hop (send connector + domain or smart hosts), recipients without a route wait in
+// recipient to a final state. Per recipient it asks the directory (core::Directory::resolve: a
+// mailbox here, a group, unknown, or relayed) and the router (core::route_recipient) for the
+// way: mailboxes go to their delivery target (the Maildir agent, or an LMTP server driven by
+// run_lmtp; docs/mailbox-delivery.md), unknown recipients fail with 550 5.1.1, others go to the
+// delivery queue of their next hop (send connector + domain or smart hosts), recipients without a route wait in
 // Unreachable until a configuration change gives them one. Each next hop has its own connections
 // (at most MaxPerDomainOutboundConnections, MaxOutboundConnections in all), reused for several
 // messages; a next hop that fails goes into Retry on the transport server's schedule; a message
@@ -18,14 +20,17 @@
 #include <asio/steady_timer.hpp>
 
 #include <deque>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "core/directory.hpp"
 #include "delivery/maildir.hpp"
 #include "events/event_log.hpp"
 #include "net/outbound_config.hpp"
@@ -62,8 +67,35 @@ class Dispatcher {
     std::vector<std::string> remote;  // the host that gave the final reply (for reports)
     bool routed_once = false;
     bool finishing = false;  // report being queued / removal requested
+    // Copies for mailboxes here still out (a group expanded at delivery makes several for one
+    // recipient), and the worst reply among those back so far.
+    std::vector<int> parts;
+    std::vector<std::optional<smtp::Reply>> part_reply;
   };
   using MessagePtr = std::shared_ptr<Message>;
+  // One copy for a mailbox here: a Maildir file, or one RCPT of an LMTP transaction. `mailbox`
+  // is the mailbox's primary address (names its Maildir; the LMTP RCPT TO), `address` the
+  // recipient as addressed (Delivered-To), `indices` the envelope recipients it stands for
+  // (several when aliases or case variants of one mailbox are all recipients of the message).
+  struct LocalCopy {
+    std::string mailbox, address;
+    std::vector<size_t> indices;
+  };
+  struct MaildirJob {
+    std::vector<std::string> addresses;  // the envelope of the copy given to the agent
+    std::vector<LocalCopy> copies;
+  };
+  struct LmtpJob {
+    MessagePtr message;
+    std::vector<LocalCopy> copies;
+  };
+  // An LMTP server (one DeliveryTarget): its waiting transactions and open connections.
+  struct LmtpTarget {
+    std::string key;  // "lmtp:HOST:PORT" or "lmtp:/path", as configured
+    core::DeliveryTarget target;
+    std::deque<LmtpJob> ready;
+    int connections = 0;
+  };
   struct Batch {
     MessagePtr message;
     std::vector<size_t> recipients;  // envelope indices
@@ -101,6 +133,15 @@ class Dispatcher {
   Resolver& resolver_for(const SendConnectorRuntime& c);
   void connection_ended();
 
+  // The copies' replies (in `copies` order) are in: recipients whose copies are all back
+  // become delivered (every copy 2xx), deferred (any 4xx, retried at MessageRetryInterval) or
+  // failed (any 5xx, reported to the sender).
+  void local_done(const MessagePtr& m, const std::vector<LocalCopy>& copies,
+                  const std::vector<smtp::Reply>& replies, const std::string& agent);
+  void schedule_lmtp(LmtpTarget& target);
+  void lmtp_ended();
+
+  asio::awaitable<void> run_lmtp(std::string key);  // lmtp_delivery.cpp
   asio::awaitable<void> run_connection(std::string hop_key);
   asio::awaitable<Attempt> converse(Hop& hop, const SendConnectorRuntime& sc, asio::ip::tcp::socket& socket,
                                     const std::string& host, const std::string& remote);
@@ -113,7 +154,11 @@ class Dispatcher {
   std::shared_ptr<const OutboundConfig> config_;
   std::map<std::string, MessagePtr> messages_;
   std::map<std::string, Hop> hops_;
-  std::map<std::string, std::vector<size_t>> local_inflight_;  // queue id -> indices
+  std::map<std::string, std::list<MaildirJob>> local_inflight_;  // queue id -> with the agent
+  std::map<std::string, LmtpTarget> lmtp_targets_;                // never erased
+  int lmtp_connections_ = 0;
+  uint64_t lmtp_serial_ = 0;
+  std::map<uint64_t, std::function<void()>> lmtp_cancel_;  // closes an LMTP connection's socket
   std::set<std::string> unreachable_;  // queue ids with recipients waiting for a route
   int connections_ = 0;
   std::set<asio::ip::tcp::socket*> sockets_;

@@ -7,8 +7,14 @@ namespace starling::net {
 Result<std::shared_ptr<const OutboundConfig>> load_outbound_config(
     store::Store& store, const core::ServerSettings& server,
     const std::vector<diag::CertificateRecord>& certs, const std::vector<diag::ConnectorVerdict>& verdicts,
-    std::vector<std::string>& warnings) {
+    std::vector<std::string>& warnings, std::shared_ptr<const core::Directory> directory) {
   auto cfg = std::make_shared<OutboundConfig>();
+  if (!directory) {
+    auto d = store.directory();
+    if (!d) return std::move(d).take_error();
+    directory = *d;
+  }
+  cfg->directory = directory;
   cfg->server = server;
   auto transport = store.transport_settings();
   if (!transport) return std::move(transport).take_error();
@@ -33,10 +39,10 @@ Result<std::shared_ptr<const OutboundConfig>> load_outbound_config(
   if (!cfg->transport.external_postmaster_address.empty()) {
     cfg->postmaster = cfg->transport.external_postmaster_address;
   } else {
-    std::string domain = domains->empty() ? server.fqdn : domains->front();
-    auto default_domain = store.setting("default_accepted_domain");
-    if (default_domain && *default_domain && !(*default_domain)->empty()) domain = **default_domain;
-    cfg->postmaster = "postmaster@" + domain;
+    // postmaster@ the default accepted domain (set-accepted-domain --make-default; none marked:
+    // the first by name), or the server FQDN without accepted domains.
+    const core::AcceptedDomain* def = cfg->directory->default_domain();
+    cfg->postmaster = "postmaster@" + (def ? def->domain : core::normalize_name(server.fqdn));
   }
 
   for (const auto& c : *send) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/connector.hpp"
+#include "core/directory.hpp"
 #include "core/result.hpp"
 #include "core/transport_settings.hpp"
 #include "diag/evaluation.hpp"
@@ -36,6 +37,7 @@ struct OutboundConfig {
   std::set<std::string> accepted_domains;  // lower-case
   std::set<std::string> local_names;       // server FQDN and connector FQDNs, lower-case
   std::string postmaster;                  // From: of reports
+  std::shared_ptr<const core::Directory> directory;  // recipients and accepted domain types
   int64_t generation = -1;
 
   const SendConnectorRuntime* connector(const std::string& name) const {
@@ -45,9 +47,10 @@ struct OutboundConfig {
 };
 
 // `verdicts` and `certs` are those of the same configuration (diag::evaluate_connectors).
+// `directory`: the runtime's snapshot; null: read from the store here.
 Result<std::shared_ptr<const OutboundConfig>> load_outbound_config(
     store::Store& store, const core::ServerSettings& server,
     const std::vector<diag::CertificateRecord>& certs, const std::vector<diag::ConnectorVerdict>& verdicts,
-    std::vector<std::string>& warnings);
+    std::vector<std::string>& warnings, std::shared_ptr<const core::Directory> directory = nullptr);
 
 }  // namespace starling::net

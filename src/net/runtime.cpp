@@ -36,11 +36,15 @@ Result<Runtime> load_runtime(store::Store& store, tls::ContextCache& cache) {
   if (!verdicts) return std::move(verdicts).take_error();
   rt.verdicts = *verdicts;
 
+  auto directory = store.directory();
+  if (!directory) return std::move(directory).take_error();
+  rt.directory = *directory;
+
   auto accepted = std::make_shared<std::set<std::string>>();
   for (const auto& d : *domains) accepted->insert(core::normalize_name(d));
   std::string postmaster_domain = domains->empty() ? rt.settings.fqdn : domains->front();
   auto sni = diag::build_sni_table(*certs, now);
-  auto outbound = load_outbound_config(store, rt.settings, *certs, rt.verdicts, rt.warnings);
+  auto outbound = load_outbound_config(store, rt.settings, *certs, rt.verdicts, rt.warnings, rt.directory);
   if (!outbound) return std::move(outbound).take_error();
   rt.outbound = *outbound;
 
@@ -55,6 +59,7 @@ Result<Runtime> load_runtime(store::Store& store, tls::ContextCache& cache) {
     cr->sni = sni;
     cr->contexts = &cache;
     cr->outbound = rt.outbound;
+    cr->directory = rt.directory;
     cr->may_relay = (c.auth_mechanism & core::kAuthExternalAuthoritative) &&
                     std::find(c.permission_groups.begin(), c.permission_groups.end(), "ExchangeServers") !=
                         c.permission_groups.end();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/connector.hpp"
+#include "core/directory.hpp"
 #include "core/ip_range.hpp"
 #include "core/result.hpp"
 #include "diag/evaluation.hpp"
@@ -34,6 +35,9 @@ struct ConnectorRuntime {
   // secured by other means and its clients may relay.
   bool may_relay = false;
   std::shared_ptr<const OutboundConfig> outbound;  // routes, for 550 5.4.4 at RCPT
+  // Recipients and accepted domain types, for RCPT TO and AUTH; the same snapshot for every
+  // connector of one runtime (and its outbound config).
+  std::shared_ptr<const core::Directory> directory;
 };
 
 struct Runtime {
@@ -43,6 +47,7 @@ struct Runtime {
   std::vector<std::string> warnings;
   int64_t generation = -1;
   std::shared_ptr<const OutboundConfig> outbound;
+  std::shared_ptr<const core::Directory> directory;  // never null after load_runtime
 };
 
 // Reads the store and builds the runtime. TLS contexts come from `cache`, which must outlive

@@ -5,7 +5,11 @@
 #include <asio/ip/v6_only.hpp>
 #include <asio/write.hpp>
 
+#include <algorithm>
+#include <mutex>
+
 #include "core/log.hpp"
+#include "mgmt/password.hpp"
 #include "net/connection.hpp"
 
 namespace starling::net {
@@ -25,7 +29,67 @@ void refuse(asio::ip::tcp::socket socket, std::string line) {
 
 Server::Server(asio::io_context& io, queue::Spool& spool) : io_(io), spool_(spool) {}
 
-Server::~Server() = default;
+Server::~Server() { verifier_.join(); }
+
+namespace {
+
+// A real hash of a password nobody knows, so that an unknown user costs one Argon2id check like
+// a known one (no user enumeration by timing). Made once, on the verifier thread.
+const std::string& dummy_hash() {
+  static std::once_flag once;
+  static std::string hash;
+  std::call_once(once, [] {
+    auto h = mgmt::hash_password("starling: no such user, no such password");
+    if (h) hash = *h;
+  });
+  return hash;
+}
+
+}  // namespace
+
+void Server::verify_password(std::string hash, std::string password,
+                             std::function<void(bool)> done) {
+  asio::post(verifier_, [this, hash = std::move(hash), password = std::move(password),
+                         done = std::move(done)]() mutable {
+    bool ok = hash.empty() ? (mgmt::verify_password(dummy_hash(), password), false)
+                           : mgmt::verify_password(hash, password);
+    std::fill(password.begin(), password.end(), '\0');
+    asio::post(io_, [done = std::move(done), ok] { done(ok); });
+  });
+}
+
+void Server::forget_old_auth_failures(std::chrono::steady_clock::time_point now) {
+  for (auto it = auth_failures_.begin(); it != auth_failures_.end();) {
+    auto& recent = it->second.recent;
+    while (!recent.empty() && now - recent.front() > kAuthFailureWindow) recent.pop_front();
+    if (recent.empty() && it->second.blocked_until <= now) {
+      it = auth_failures_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+bool Server::auth_blocked(const std::string& client_ip) {
+  auto it = auth_failures_.find(client_ip);
+  return it != auth_failures_.end() && std::chrono::steady_clock::now() < it->second.blocked_until;
+}
+
+void Server::auth_failed(AuthFailure failure) {
+  auto now = std::chrono::steady_clock::now();
+  forget_old_auth_failures(now);
+  AuthFailures& f = auth_failures_[failure.client_ip];
+  f.recent.push_back(now);
+  if (f.recent.size() >= kAuthFailureLimit && f.blocked_until <= now) {
+    f.blocked_until = now + kAuthBlock;
+    f.recent.clear();
+    log_line("smtp: " + std::to_string(kAuthFailureLimit) + " AUTH failures from " +
+             failure.client_ip + " within " + std::to_string(kAuthFailureWindow.count()) +
+             " minutes: AUTH from it refused for " + std::to_string(kAuthBlock.count()) +
+             " minutes");
+  }
+  if (on_auth_failure) on_auth_failure(failure);
+}
 
 Result<Server::Listener> Server::open_listener(const core::Binding& b,
                                                std::shared_ptr<const ConnectorRuntime> cr) {

@@ -1,13 +1,18 @@
 // The SMTP listeners and their connections, on one Asio io_context (one thread). One listener
 // per binding of each enabled receive connector; one coroutine per connection. Stopping is
 // graceful: listeners close at once, sessions in flight get a grace period, then 421 4.3.2.
+// AUTH passwords are checked on a small thread pool of the server's (Argon2id takes tens of
+// milliseconds and 64 MiB; the io thread must not wait for it), and failed logons are counted
+// per client address across connections (docs/receive-path.md, "Authentication").
 #pragma once
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <list>
 #include <map>
@@ -22,6 +27,13 @@
 namespace starling::net {
 
 class Connection;
+
+// A failed SMTP AUTH, for event 12040 SmtpAuthenticationFailed. Never carries the password.
+struct AuthFailure {
+  std::string connector;
+  std::string client_ip;
+  std::string user;  // as the client gave it (printable, at most 256 characters)
+};
 
 class Server {
  public:
@@ -46,6 +58,23 @@ class Server {
   void connection_closed(Connection* c);
   queue::Spool& spool() { return spool_; }
   asio::io_context& io() { return io_; }
+
+  // Checks `password` against `hash` (libsodium crypto_pwhash_str form) on the verifier pool;
+  // `done(ok)` then runs on the io_context. An empty hash (unknown user, disabled mailbox, no
+  // password) is checked against a dummy hash and fails: every failure takes the same time.
+  void verify_password(std::string hash, std::string password, std::function<void(bool)> done);
+  // True while AUTH from `client_ip` is refused (454 4.7.0) after too many failures.
+  bool auth_blocked(const std::string& client_ip);
+  // Counts a failed logon against its client address, logs it and reports it (on_auth_failure).
+  void auth_failed(AuthFailure failure);
+  // Called on the io thread for every failed logon; starlingd logs event 12040 from it.
+  std::function<void(const AuthFailure&)> on_auth_failure;
+
+  // Per-address policy: kAuthFailureLimit failures within kAuthFailureWindow block AUTH from
+  // that address for kAuthBlock.
+  static constexpr uint32_t kAuthFailureLimit = 10;
+  static constexpr std::chrono::minutes kAuthFailureWindow{10};
+  static constexpr std::chrono::minutes kAuthBlock{10};
 
  private:
   struct Listener {
@@ -72,6 +101,14 @@ class Server {
   bool stopping_ = false;
   std::function<void()> on_stopped_;
   std::unique_ptr<asio::steady_timer> grace_timer_;
+  struct AuthFailures {
+    std::deque<std::chrono::steady_clock::time_point> recent;  // within kAuthFailureWindow
+    std::chrono::steady_clock::time_point blocked_until{};
+  };
+  void forget_old_auth_failures(std::chrono::steady_clock::time_point now);
+  std::map<std::string, AuthFailures> auth_failures_;  // by client address
+  // Last member: joined first on destruction, before the io_context references it holds go.
+  asio::thread_pool verifier_{1};
 };
 
 }  // namespace starling::net

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <utility>
 
+#include "smtp/base64.hpp"
+
 namespace starling::smtp {
 namespace {
 
@@ -26,32 +28,6 @@ std::vector<std::string_view> words(std::string_view s) {
     size_t end = s.find(' ');
     out.push_back(s.substr(0, end));
     s.remove_prefix(end == std::string_view::npos ? s.size() : end);
-  }
-  return out;
-}
-
-// RFC 4648 §4, for the SASL responses of RFC 4954 (src/smtp links no library that has one).
-std::string base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = static_cast<unsigned char>(in[i]) << 16 |
-                 static_cast<unsigned char>(in[i + 1]) << 8 | static_cast<unsigned char>(in[i + 2]);
-    out += kAlphabet[v >> 18 & 63];
-    out += kAlphabet[v >> 12 & 63];
-    out += kAlphabet[v >> 6 & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (size_t rest = in.size() - i) {
-    uint32_t v = static_cast<unsigned char>(in[i]) << 16;
-    if (rest == 2) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += kAlphabet[v >> 18 & 63];
-    out += kAlphabet[v >> 12 & 63];
-    out += rest == 2 ? kAlphabet[v >> 6 & 63] : '=';
-    out += '=';
   }
   return out;
 }
@@ -225,7 +201,7 @@ void ClientSession::on_reply(const Reply& r) {
 std::string ClientSession::waiting_for() const {
   switch (state_) {
     case State::kGreeting: return "waiting for the greeting";
-    case State::kEhlo: return "waiting for the reply to EHLO";
+    case State::kEhlo: return config_.lmtp ? "waiting for the reply to LHLO" : "waiting for the reply to EHLO";
     case State::kHelo: return "waiting for the reply to HELO";
     case State::kStartTls: return "waiting for the reply to STARTTLS";
     case State::kTlsHandshake: return "during the TLS handshake";
@@ -286,7 +262,7 @@ void ClientSession::on_greeting(const Reply& r) {
 }
 
 void ClientSession::send_ehlo() {
-  write_line("EHLO " + config_.helo_name);
+  write_line((config_.lmtp ? "LHLO " : "EHLO ") + config_.helo_name);
   enter(State::kEhlo);
 }
 
@@ -296,6 +272,10 @@ void ClientSession::on_ehlo(const Reply& r) {
     return after_hello();
   }
   if (r.code == 421) return fail(r);
+  if (r.code >= 500 && config_.lmtp) {
+    // RFC 2033 §4.1: LMTP has no HELO; a server refusing LHLO cannot be spoken to.
+    return fail(r, true);
+  }
   if (r.code >= 500) {
     // RFC 5321 §3.2: a server that does not know EHLO gets HELO, and no extension is used.
     write_line("HELO " + config_.helo_name);
@@ -388,7 +368,7 @@ void ClientSession::start_auth() {
     response += c.user;
     response += '\0';
     response += c.password;
-    write_line("AUTH PLAIN " + base64(response), "AUTH PLAIN ****");
+    write_line("AUTH PLAIN " + base64_encode(response), "AUTH PLAIN ****");
     auth_step_ = AuthStep::kPlain;
   } else if (ext_.auth_login) {
     write_line("AUTH LOGIN");
@@ -413,12 +393,12 @@ void ClientSession::on_auth(const Reply& r) {
       break;
     case AuthStep::kLoginStart:
       if (r.code != 334) break;
-      write_line(base64(c.user), "****");
+      write_line(base64_encode(c.user), "****");
       auth_step_ = AuthStep::kLoginUser;
       return;
     case AuthStep::kLoginUser:
       if (r.code != 334) break;
-      write_line(base64(c.password), "****");
+      write_line(base64_encode(c.password), "****");
       auth_step_ = AuthStep::kLoginPassword;
       return;
   }
@@ -565,6 +545,7 @@ void ClientSession::after_envelope() {
     out_ += content_;
     if (trace) trace('>', "[" + std::to_string(content_.size()) + " octets of content]");
     content_ = {};
+    after_content_sent();
     return enter(State::kDataEnd);
   }
   write_line("DATA");
@@ -580,6 +561,11 @@ void ClientSession::on_data_reply(const Reply& r) {
       out_ += stuffed;
       if (trace) trace('>', "[" + std::to_string(stuffed.size()) + " octets of content]");
       content_ = {};
+      after_content_sent();
+    } else if (config_.lmtp) {
+      // RFC 2033 §4.2: with no successful RCPT, DATA MUST fail with 503; after "." there would
+      // be no reply to wait for, so a 354 here leaves us out of step with the peer.
+      return protocol_error("the peer sent " + r.text() + " to DATA with no recipient accepted");
     } else {
       // RFC 2920 §3.1: the pipelined DATA got 354 although no recipient was accepted; end the
       // empty data at once and ignore the reply to it.
@@ -602,15 +588,37 @@ void ClientSession::on_data_reply(const Reply& r) {
   protocol_error("the peer sent " + r.text());
 }
 
+// LMTP: the replies to come after the content, one per accepted recipient in RCPT order.
+void ClientSession::after_content_sent() {
+  lmtp_waiting_.clear();
+  lmtp_next_ = 0;
+  if (!config_.lmtp) return;
+  for (size_t i = 0; i < accepted_.size(); ++i) {
+    if (accepted_[i]) lmtp_waiting_.push_back(i);
+  }
+}
+
 void ClientSession::on_data_end(const Reply& r) {
-  if (r.code == 421) return fail(r);
   if (ignore_final_) {
+    if (r.code == 421) return fail(r);
     finish_transaction();
     return enter(State::kReady);
   }
   if (r.code / 100 != 2 && r.code < 400) {
     return protocol_error("the peer sent " + r.text());
   }
+  if (config_.lmtp) {
+    // RFC 2033 §4.2: this reply is the next accepted recipient's alone. A 421 may be that
+    // recipient's reply or the server closing; either way the rest get it too (fail()).
+    size_t i = lmtp_waiting_[lmtp_next_++];
+    replies_[i] = r;
+    decided_[i] = true;
+    if (r.code == 421) return fail(r);
+    if (lmtp_next_ < lmtp_waiting_.size()) return;
+    finish_transaction();
+    return enter(State::kReady);
+  }
+  if (r.code == 421) return fail(r);
   for (size_t i = 0; i < accepted_.size(); ++i) {
     if (accepted_[i]) replies_[i] = r, decided_[i] = true;
   }

@@ -3,7 +3,9 @@
 // carries one message (transaction) at a time and may carry several in turn (RSET between).
 // Extensions used when the peer offers them: PIPELINING (RFC 2920), SIZE (1870), 8BITMIME (6152),
 // SMTPUTF8 (6531), CHUNKING/BDAT (3030), ENHANCEDSTATUSCODES (2034), STARTTLS (3207), AUTH PLAIN
-// and LOGIN (4954, 4616).
+// and LOGIN (4954, 4616). With ClientConfig::lmtp it speaks LMTP (RFC 2033) to a final delivery
+// agent instead: LHLO (no HELO fallback), and after the end of data (or the last BDAT chunk)
+// one reply per accepted recipient, in RCPT order (§4.2).
 //
 // Driver contract: after connecting, feed whatever arrives to receive(); after every call write
 // take_output(). wants_tls() -> do the client handshake and call tls_started() or tls_failed().
@@ -43,10 +45,13 @@ struct ClientConfig {
   bool tls_available = true;  // the driver can do TLS now (false after a failed handshake)
   std::optional<ClientCredentials> auth;  // smart host AUTH (PLAIN, or LOGIN if that is all offered)
   bool auth_require_tls = false;          // BasicAuthRequireTLS: authenticate only inside TLS
+  // LMTP (RFC 2033): LHLO instead of EHLO, never HELO; per-recipient replies after the data.
+  // STARTTLS follows `tls` as for SMTP: an LMTP driver sets Tls::kIgnore unless TLS is wanted.
+  bool lmtp = false;
 };
 
 struct Extensions {
-  bool esmtp = false;  // EHLO was accepted (false after the HELO fallback)
+  bool esmtp = false;  // EHLO (or LHLO) was accepted (false after the HELO fallback)
   bool pipelining = false, eight_bit_mime = false, smtputf8 = false, chunking = false,
        enhanced_status_codes = false, starttls = false;
   std::optional<uint64_t> size;  // SIZE limit; 0 or absent: no limit announced
@@ -158,6 +163,7 @@ class ClientSession {
   void after_envelope();
   void on_data_reply(const Reply& r);
   void on_data_end(const Reply& r);
+  void after_content_sent();
   void send_planned();
   void refuse_locally(const Reply& r);
   void finish_transaction();
@@ -190,6 +196,10 @@ class ClientSession {
   bool message_level_ = false;
   bool ignore_final_ = false;  // "." sent after a 354 with no recipient: its reply means nothing
   std::string content_;        // the message with CRLF line ends, not dot-stuffed
+  // LMTP: the accepted recipients still waiting for their reply to the end of data, in RCPT
+  // order (RFC 2033 §4.2: one reply each, in that order).
+  std::vector<size_t> lmtp_waiting_;
+  size_t lmtp_next_ = 0;
 };
 
 std::string_view state_name(ClientSession::State s);

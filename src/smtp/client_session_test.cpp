@@ -6,7 +6,8 @@
 // Transcript format (src/smtp/client_transcripts/*.txt), one item per line:
 //   # comment
 //   !helo=NAME  !tls=ignore|opportunistic|required  !no_tls_available  !auth=USER:PASSWORD
-//   !auth_require_tls                        client configuration (before anything else)
+//   !auth_require_tls  !lmtp (LMTP mode, and TLS ignored as the LMTP driver sets it; a later
+//   !tls= overrides)                         client configuration (before anything else)
 //   S: line        the peer (server) sends line + CRLF
 //   S~ bytes       the peer sends raw bytes, with \r \n \t \\ escapes, nothing appended
 //   C: line        the client must have sent line + CRLF by the next = or ? item or the end
@@ -68,6 +69,7 @@ void apply_setting(ClientConfig& c, const std::string& key, const std::string& v
   else if (key == "auth" && value.find(':') != std::string::npos) {
     c.auth = ClientCredentials{value.substr(0, value.find(':')), value.substr(value.find(':') + 1)};
   } else if (key == "auth_require_tls") c.auth_require_tls = true;
+  else if (key == "lmtp") c.lmtp = true, c.tls = ClientConfig::Tls::kIgnore;
   else FAIL() << "unknown setting " << key << "=" << value;
 }
 

@@ -18,7 +18,7 @@ std::string format_rfc5322_date(std::time_t when) {
 }
 
 std::string format_received(const Message& m, std::string_view fqdn, std::string_view queue_id,
-                            std::time_t when) {
+                            std::time_t when, bool name_user) {
   std::string h = "Received: from ";
   h += m.helo;
   h += " ([";
@@ -29,6 +29,9 @@ std::string format_received(const Message& m, std::string_view fqdn, std::string
   h += m.protocol;
   if (m.tls) {
     h += " (" + m.tls->version + " cipher " + m.tls->cipher + ")";
+  }
+  if (name_user && !m.authenticated_user.empty()) {
+    h += " (authenticated as " + m.authenticated_user + ")";
   }
   h += " id ";
   h += queue_id;

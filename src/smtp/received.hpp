@@ -15,7 +15,9 @@ std::string format_rfc5322_date(std::time_t when);
 
 // "Received: from HELO ([IP])\r\n\tby FQDN (Starling) with ESMTPS (TLSv1.3 cipher) id ID\r\n
 //  \tfor <rcpt>; DATE\r\n" — "for" only with a single recipient, so a Bcc is not revealed.
+// An authenticated session says ESMTPA/ESMTPSA (RFC 3848); the user is named ("(authenticated
+// as alice@example.test)") only with `name_user`, since it tells every recipient a login name.
 std::string format_received(const Message& m, std::string_view fqdn, std::string_view queue_id,
-                            std::time_t when);
+                            std::time_t when, bool name_user = false);
 
 }  // namespace starling::smtp

@@ -24,5 +24,19 @@ TEST(Received, NamesHeloIpTlsIdAndSingleRecipient) {
   EXPECT_EQ(format_received(m, "mx", "Q2", 0).find("for <"), std::string::npos);
 }
 
+TEST(Received, AuthenticatedSessionNamesTheUserOnlyWhenAsked) {
+  Message m;
+  m.helo = "laptop";
+  m.peer_ip = "192.0.2.9";
+  m.protocol = "ESMTPSA";
+  m.authenticated_user = "alice@example.test";
+  std::string hidden = format_received(m, "mx", "Q3", 0);
+  EXPECT_NE(hidden.find("with ESMTPSA id Q3"), std::string::npos) << hidden;
+  EXPECT_EQ(hidden.find("alice"), std::string::npos) << hidden;
+  std::string shown = format_received(m, "mx", "Q3", 0, true);
+  EXPECT_NE(shown.find("with ESMTPSA (authenticated as alice@example.test) id Q3"),
+            std::string::npos) << shown;
+}
+
 }  // namespace
 }  // namespace starling::smtp

@@ -4,8 +4,14 @@
 #include <charconv>
 #include <utility>
 
+#include "smtp/base64.hpp"
+
 namespace starling::smtp {
 namespace {
+
+// RFC 4954 §4: an AUTH command line and each SASL response line may be 12288 octets long (the
+// 512 of RFC 5321 is too short for some mechanisms' responses).
+constexpr size_t kAuthLineLimit = 12288;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -15,6 +21,14 @@ std::string lower(std::string_view s) {
 
 bool same_address(const Address& a, const Address& b) {
   return a.local_part == b.local_part && lower(a.domain) == lower(b.domain);
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && lower(a) == lower(b);
+}
+
+bool is_auth_line(std::string_view line) {
+  return line.size() >= 5 && iequals(line.substr(0, 5), "AUTH ");
 }
 
 }  // namespace
@@ -29,6 +43,8 @@ std::string_view state_name(Session::State s) {
     case Session::State::kBdat: return "Bdat";
     case Session::State::kQueueing: return "Queueing";
     case Session::State::kStartTls: return "StartTls";
+    case Session::State::kAuthResponse: return "AuthResponse";
+    case Session::State::kAuthenticating: return "Authenticating";
     case Session::State::kClosed: return "Closed";
   }
   return "?";
@@ -59,6 +75,15 @@ void Session::reply(int code, std::string_view enhanced, std::string_view text) 
   out_ += "\r\n";
 }
 
+void Session::tarpit() {
+  if (config_.tarpit_interval.count() <= 0) return;
+  if (!delays_.empty() && delays_.back().offset == out_.size()) {
+    delays_.back().length += config_.tarpit_interval;
+  } else {
+    delays_.push_back({out_.size(), config_.tarpit_interval});
+  }
+}
+
 void Session::protocol_error(int code, std::string_view enhanced, std::string_view text) {
   reply(code, enhanced, text);
   if (++errors_ >= config_.max_protocol_errors && state_ != State::kClosed) {
@@ -81,7 +106,21 @@ void Session::start() {
   }
 }
 
-std::string Session::take_output() { return std::exchange(out_, {}); }
+std::string Session::take_output() {
+  if (delays_.empty()) return std::exchange(out_, {});
+  size_t n = delays_.front().offset;
+  std::string head = out_.substr(0, n);
+  out_.erase(0, n);
+  for (Delay& d : delays_) d.offset -= n;
+  return head;
+}
+
+std::chrono::milliseconds Session::take_delay() {
+  if (delays_.empty() || delays_.front().offset != 0) return std::chrono::milliseconds{0};
+  auto length = delays_.front().length;
+  delays_.erase(delays_.begin());
+  return length;
+}
 
 void Session::receive(std::string_view bytes) {
   if (state_ == State::kClosed) return;
@@ -99,6 +138,7 @@ void Session::process() {
     switch (state_) {
       case State::kQueueing:
       case State::kStartTls:
+      case State::kAuthenticating:
       case State::kClosed:
         return;  // paused: the driver has to act first
       case State::kData: {
@@ -135,10 +175,11 @@ void Session::process() {
 bool Session::process_command_line() {
   std::string_view rest = std::string_view(in_).substr(in_pos_);
   size_t lf = rest.find('\n');
+  size_t limit = line_limit(rest);
   if (lf == std::string_view::npos) {
-    if (rest.size() >= config_.max_command_line && !discarding_line_) {
+    if (rest.size() >= limit && !discarding_line_) {
       discarding_line_ = true;
-      protocol_error(500, "5.5.2", "Line too long");
+      line_too_long(rest);
     }
     if (discarding_line_) in_pos_ = in_.size();
     return false;
@@ -151,17 +192,45 @@ bool Session::process_command_line() {
   std::string_view line = rest.substr(0, lf);
   if (line.empty() || line.back() != '\r') {
     // A command line must end in CRLF (RFC 5321 §2.3.8); refuse bare LF.
+    if (state_ == State::kAuthResponse) enter(State::kReady);  // the exchange is over
     protocol_error(500, "5.5.2", "Command lines must end with CRLF");
     return true;
   }
   line.remove_suffix(1);
-  if (line.size() + 2 > config_.max_command_line) {
-    protocol_error(500, "5.5.2", "Line too long");
+  if (line.size() + 2 > limit) {
+    line_too_long(line);
     return true;
   }
-  if (trace) trace('<', line);
+  if (state_ == State::kAuthResponse) {
+    // SASL responses carry the password: never in the protocol log (EXCHANGE-MODEL §8).
+    if (trace) trace('<', line == "*" ? "*" : "****");
+    on_auth_response(line);
+    return true;
+  }
+  if (trace) {
+    if (is_auth_line(line) && line.find(' ', 5) != std::string_view::npos) {
+      trace('<', std::string(line.substr(0, line.find(' ', 5))) + " ****");
+    } else {
+      trace('<', line);
+    }
+  }
   dispatch(line);
   return true;
+}
+
+size_t Session::line_limit(std::string_view line_start) const {
+  if (state_ == State::kAuthResponse || (config_.basic_auth && is_auth_line(line_start))) {
+    return std::max<size_t>(kAuthLineLimit, config_.max_command_line);
+  }
+  return config_.max_command_line;
+}
+
+void Session::line_too_long(std::string_view line_start) {
+  if (state_ == State::kAuthResponse || (config_.basic_auth && is_auth_line(line_start))) {
+    if (state_ == State::kAuthResponse) enter(State::kReady);  // the exchange is over
+    return protocol_error(500, "5.5.6", "Authentication exchange line is too long");
+  }
+  protocol_error(500, "5.5.2", "Line too long");
 }
 
 void Session::dispatch(std::string_view line) {
@@ -188,7 +257,7 @@ void Session::dispatch(std::string_view line) {
     case Verb::kHelp:
       return reply(214, "2.0.0",
                    "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS");
-    case Verb::kAuth: return protocol_error(503, "5.5.1", "AUTH is not offered on this connector");
+    case Verb::kAuth: return on_auth(cmd.argument);
     case Verb::kHttp:
       reply(500, "5.5.1", "HTTP request to an SMTP server refused, closing connection");
       return enter(State::kClosed);
@@ -201,6 +270,7 @@ void Session::reset_transaction() {
   recipients_.clear();
   smtputf8_ = false;
   used_bdat_ = false;
+  given_recipients_ = 0;
   bdat_content_.clear();
   data_.reset();
 }
@@ -237,6 +307,9 @@ void Session::on_ehlo(std::string_view arg, bool extended) {
   if (config_.eight_bit_mime) lines.push_back("8BITMIME");
   if (config_.enhanced_status_codes) lines.push_back("ENHANCEDSTATUSCODES");
   if (config_.tls_available && !tls_) lines.push_back("STARTTLS");
+  if (config_.basic_auth && (!config_.basic_auth_require_tls || tls_)) {
+    lines.push_back("AUTH PLAIN LOGIN");
+  }
   if (config_.smtputf8) lines.push_back("SMTPUTF8");
   if (config_.chunking) lines.push_back("CHUNKING");
   lines.push_back("HELP");
@@ -250,6 +323,10 @@ void Session::on_ehlo(std::string_view arg, bool extended) {
 void Session::on_mail(std::string_view arg) {
   if (!require_greeting() || !require_tls_first()) return;
   if (mail_from_) return protocol_error(503, "5.5.1", "Sender already specified");
+  if (!identity_ && !config_.anonymous_users && !config_.may_relay) {
+    // A connector for ExchangeUsers only (the "Client" connector on 587): AUTH first.
+    return protocol_error(530, "5.7.1", "Client was not authenticated");
+  }
   std::string error;
   auto path = parse_path_argument(arg, "FROM", error);
   if (!path) return protocol_error(501, "5.1.7", error);
@@ -270,12 +347,25 @@ void Session::on_mail(std::string_view arg) {
       }
     } else if (key == "SMTPUTF8" && config_.smtputf8 && value.empty()) {
       smtputf8 = true;
+    } else if (key == "AUTH" && config_.basic_auth) {
+      // RFC 4954 §5: the submitter's identity as another MTA saw it. Accepted and not trusted:
+      // it is not passed on, which the RFC allows ("AUTH=<>" in effect).
     } else {
       return protocol_error(555, "5.5.4", "Unsupported parameter " + key);
     }
   }
   if (has_non_ascii(path->address.str()) && !smtputf8) {
     return protocol_error(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
+  }
+  if (identity_ && config_.exchange_users && !config_.may_relay && !path->address.is_null()) {
+    // ExchangeUsers may send only as their own addresses. The null reverse path stays allowed:
+    // message disposition notifications are sent with it (RFC 8098 §3), and it names nobody.
+    std::string from = lower(path->address.str());
+    bool own = std::any_of(identity_->send_as.begin(), identity_->send_as.end(),
+                           [&](const std::string& a) { return lower(a) == from; });
+    if (!own) {
+      return reply(550, "5.7.60", "SMTP; Client does not have permissions to send as this sender");
+    }
   }
   mail_from_ = std::move(path->address);
   smtputf8_ = smtputf8;
@@ -297,25 +387,71 @@ void Session::on_rcpt(std::string_view arg) {
     return protocol_error(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
   }
   if (rcpt.domain.empty()) rcpt.domain = config_.postmaster_domain;  // bare <postmaster>
+  auto no_route = [&] {
+    return !config_.has_route || !config_.has_route(rcpt.domain);
+  };
+  std::optional<std::vector<Address>> members;  // a group's, instead of the address given
   if (!config_.is_accepted_domain || !config_.is_accepted_domain(rcpt.domain)) {
     // No open relay: only clients the connector trusts may send beyond the accepted domains.
-    if (!config_.may_relay) {
+    if (!may_relay()) {
       return reply(550, "5.7.54", "Unable to relay: " + rcpt.domain + " is not an accepted domain");
     }
-    if (!config_.has_route || !config_.has_route(rcpt.domain)) {
+    if (no_route()) {
       return reply(550, "5.4.4", "Unable to route: no send connector serves " + rcpt.domain);
     }
+  } else if (config_.verify_recipient) {
+    RecipientVerdict v = config_.verify_recipient(rcpt);
+    switch (v.kind) {
+      case RecipientVerdict::Kind::kMailbox: break;
+      case RecipientVerdict::Kind::kGroup: members = std::move(v.members); break;
+      case RecipientVerdict::Kind::kRelay:
+        // InternalRelay/ExternalRelay: an accepted domain, so anyone may send here, but the
+        // recipient lives behind a send connector.
+        if (no_route()) {
+          return reply(550, "5.4.4", "Unable to route: no send connector serves " + rcpt.domain);
+        }
+        break;
+      case RecipientVerdict::Kind::kUnknown:
+        // RFC 5321 §4.5.1: postmaster is always accepted, even where nobody set it up.
+        if (iequals(rcpt.local_part, "postmaster")) break;
+        // Directory harvesting: each miss costs the client TarpitInterval and counts as an
+        // error, so a dictionary run ends after MaxProtocolErrors guesses.
+        tarpit();
+        return protocol_error(550, "5.1.1", "Recipient address rejected: User unknown");
+    }
   }
-  bool duplicate = std::any_of(recipients_.begin(), recipients_.end(),
-                               [&](const Address& a) { return same_address(a, rcpt); });
-  if (!duplicate) {
-    if (recipients_.size() >= config_.max_recipients) {
+  // Addresses the directory knows are compared without regard to case (core::Directory looks
+  // them up that way): BOB@ and a group's bob@ are one recipient, delivered once.
+  bool directory_local = config_.verify_recipient && config_.is_accepted_domain &&
+                         config_.is_accepted_domain(rcpt.domain);
+  auto known = [&](const Address& r) {
+    return std::any_of(recipients_.begin(), recipients_.end(), [&](const Address& a) {
+      return directory_local ? lower(a.str()) == lower(r.str()) : same_address(a, r);
+    });
+  };
+  if (members) {
+    // The group is expanded here; MaxRecipientsPerMessage counts the address given, not its
+    // members (Exchange counts a group as one recipient at RCPT).
+    if (given_recipients_ >= config_.max_recipients) {
       return reply(452, "4.5.3", "Too many recipients");
     }
+    ++given_recipients_;
+    for (Address& m : *members) {
+      if (!known(m)) recipients_.push_back(std::move(m));
+    }
+  } else if (!known(rcpt)) {
+    if (given_recipients_ >= config_.max_recipients) {
+      return reply(452, "4.5.3", "Too many recipients");
+    }
+    ++given_recipients_;
     recipients_.push_back(std::move(rcpt));
   }
   enter(State::kRcpt);
   reply(250, "2.1.5", "Recipient OK");
+}
+
+bool Session::may_relay() const {
+  return config_.may_relay || (identity_ && config_.exchange_users);
 }
 
 void Session::on_data(std::string_view arg) {
@@ -409,7 +545,9 @@ void Session::hand_over() {
   Message m;
   m.helo = helo_;
   m.peer_ip = peer_ip_;
-  m.protocol = !extended_ ? "SMTP" : (tls_ ? "ESMTPS" : "ESMTP");
+  // RFC 3848: ESMTPA / ESMTPSA for an authenticated session.
+  m.protocol = !extended_ ? "SMTP" : std::string("ESMTP") + (tls_ ? "S" : "") + (identity_ ? "A" : "");
+  if (identity_) m.authenticated_user = identity_->user;
   m.tls = tls_;
   m.mail_from = *mail_from_;
   m.recipients = std::move(recipients_);
@@ -456,6 +594,7 @@ void Session::tls_started(TlsInfo info) {
   reset_transaction();
   helo_.clear();
   extended_ = false;
+  identity_.reset();  // an AUTH before the handshake was in clear text: forget it too
   tls_ = std::move(info);
   enter(State::kGreeting);
 }
@@ -470,6 +609,121 @@ void Session::timeout() {
 void Session::shutdown() {
   if (state_ == State::kClosed) return;
   close_with("4.3.2", config_.fqdn + " Service shutting down, closing connection");
+}
+
+// AUTH (RFC 4954 §4), mechanisms PLAIN (RFC 4616) and LOGIN (draft-murchison-sasl-login).
+// SCRAM-SHA-256 would need HMAC and PBKDF2, which src/smtp cannot link: not offered.
+void Session::on_auth(std::string_view arg) {
+  if (!config_.basic_auth) return protocol_error(503, "5.5.1", "AUTH is not offered on this connector");
+  if (!require_greeting()) return;
+  if (!extended_) return protocol_error(503, "5.5.1", "AUTH needs EHLO first");
+  if (config_.basic_auth_require_tls && !tls_) {
+    // Credentials in clear text are refused before they are sent (RFC 4954 §6).
+    return protocol_error(538, "5.7.11", "Encryption required for requested authentication mechanism");
+  }
+  if (!require_tls_first()) return;
+  if (identity_) return protocol_error(503, "5.5.1", "Already authenticated");
+  if (mail_from_) return protocol_error(503, "5.5.1", "AUTH is not permitted during a mail transaction");
+  size_t space = arg.find(' ');
+  std::string mechanism(arg.substr(0, space));
+  for (char& c : mechanism) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (mechanism != "PLAIN" && mechanism != "LOGIN") {
+    return protocol_error(504, "5.5.4", "Unrecognized authentication type");
+  }
+  auth_mechanism_ = mechanism;
+  auth_user_.reset();
+  if (space == std::string_view::npos) {
+    // No initial response: ask for it ("334 " with an empty challenge for PLAIN).
+    enter(State::kAuthResponse);
+    std::string challenge = mechanism == "PLAIN" ? "334 " : "334 VXNlcm5hbWU6";  // "Username:"
+    if (trace) trace('>', challenge);
+    out_ += challenge + "\r\n";
+    return;
+  }
+  std::string_view initial = arg.substr(space + 1);
+  // RFC 4954 §4: "=" is an initial response of zero length.
+  auto decoded = initial == "=" ? std::optional<std::string>("") : base64_decode(initial);
+  if (!decoded) return protocol_error(501, "5.5.2", "Invalid base64 data in the initial response");
+  auth_step(*decoded);
+}
+
+void Session::on_auth_response(std::string_view line) {
+  enter(State::kReady);
+  if (line == "*") return reply(501, "5.7.0", "Authentication cancelled");  // RFC 4954 §4
+  auto decoded = line.empty() || line == "=" ? std::optional<std::string>("") : base64_decode(line);
+  if (!decoded) return protocol_error(501, "5.5.2", "Invalid base64 data in the response");
+  auth_step(*decoded);
+}
+
+void Session::auth_step(std::string_view response) {
+  if (auth_mechanism_ == "LOGIN" && !auth_user_) {
+    auth_user_ = std::string(response);
+    enter(State::kAuthResponse);
+    std::string challenge = "334 UGFzc3dvcmQ6";  // "Password:"
+    if (trace) trace('>', challenge);
+    out_ += challenge + "\r\n";
+    return;
+  }
+  AuthRequest request;
+  request.mechanism = auth_mechanism_;
+  if (auth_mechanism_ == "LOGIN") {
+    request.user = *std::exchange(auth_user_, std::nullopt);
+    request.password = std::string(response);
+  } else {
+    // RFC 4616 §2: [authzid] NUL authcid NUL passwd.
+    size_t a = response.find('\0');
+    size_t b = a == std::string_view::npos ? a : response.find('\0', a + 1);
+    if (b == std::string_view::npos || response.find('\0', b + 1) != std::string_view::npos ||
+        b == a + 1) {
+      enter(State::kReady);
+      return protocol_error(501, "5.5.2", "Malformed PLAIN response");
+    }
+    std::string_view authzid = response.substr(0, a);
+    request.user = std::string(response.substr(a + 1, b - a - 1));
+    request.password = std::string(response.substr(b + 1));
+    if (!authzid.empty() && !iequals(authzid, request.user)) {
+      // Acting for somebody else (a proxy authorization) is not supported: a failed logon.
+      return fail_logon();
+    }
+  }
+  auth_request_ = std::move(request);
+  enter(State::kAuthenticating);
+}
+
+std::optional<AuthRequest> Session::take_auth_request() {
+  return std::exchange(auth_request_, std::nullopt);
+}
+
+void Session::auth_succeeded(AuthIdentity identity) {
+  if (state_ != State::kAuthenticating) return;
+  if (trace) trace('*', "authenticated as " + identity.user);
+  identity_ = std::move(identity);
+  enter(State::kReady);
+  reply(235, "2.7.0", "Authentication successful");
+  process();
+}
+
+void Session::auth_failed() {
+  if (state_ != State::kAuthenticating) return;
+  fail_logon();
+  process();
+}
+
+void Session::fail_logon() {
+  enter(State::kReady);
+  tarpit();
+  reply(535, "5.7.8", "Authentication credentials invalid");
+  if (++logon_failures_ >= config_.max_logon_failures) {
+    // MaxLogonFailures: a password guesser gets a few tries per connection, not a session.
+    close_with("4.7.0", config_.fqdn + " Too many authentication failures, closing connection");
+  }
+}
+
+void Session::auth_unavailable() {
+  if (state_ != State::kAuthenticating) return;
+  enter(State::kReady);
+  reply(454, "4.7.0", "Temporary authentication failure");
+  process();
 }
 
 }  // namespace starling::smtp

@@ -2,14 +2,18 @@
 // a few requests to its driver (start TLS, queue this message, close). It never blocks, never
 // touches a socket, a file or a clock, so the same transcripts run in memory and on the wire.
 // Extensions: PIPELINING (RFC 2920), SIZE (1870), 8BITMIME (6152), ENHANCEDSTATUSCODES (2034,
-// 3463), STARTTLS (3207), SMTPUTF8 (6531), CHUNKING (3030).
+// 3463), STARTTLS (3207), SMTPUTF8 (6531), CHUNKING (3030), AUTH PLAIN and LOGIN (4954, 4616).
 //
-// Driver contract: call start(), then receive() with whatever arrives. After each call send
-// take_output(). Then: take_message() non-empty -> queue it and call message_queued() or
-// message_failed(); wants_tls() -> handshake and call tls_started(); closing() -> close after
-// the output is written. Input is not processed while a message or the TLS handshake is pending.
+// Driver contract: call start(), then receive() with whatever arrives. After each call write
+// the output: take_delay() (wait that long first; the tarpit), take_output(), again until both
+// are empty. Then: take_message() non-empty -> queue it and call message_queued() or
+// message_failed(); take_auth_request() non-empty -> verify the credentials (slowly, elsewhere)
+// and call auth_succeeded(), auth_failed() or auth_unavailable(); wants_tls() -> handshake and
+// call tls_started(); closing() -> close after the output is written. Input is not processed
+// while a message, a credential check or the TLS handshake is pending.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -21,6 +25,31 @@
 #include "smtp/data_reader.hpp"
 
 namespace starling::smtp {
+
+// What a recipient at an accepted domain is here (the driver asks core::Directory).
+struct RecipientVerdict {
+  enum class Kind {
+    kMailbox,  // delivered here: the address is kept as given
+    kGroup,    // a distribution group: the envelope gets `members` instead
+    kRelay,    // InternalRelay/ExternalRelay without such a recipient: on through a send connector
+    kUnknown,  // Authoritative domain, no such recipient: 550 5.1.1
+  };
+  Kind kind = Kind::kMailbox;
+  std::vector<Address> members;  // kGroup: expanded, nested groups too
+};
+
+// Credentials for the driver to check (the password hash check is slow: Argon2id).
+struct AuthRequest {
+  std::string mechanism;  // "PLAIN", "LOGIN"
+  std::string user;       // authentication identity as the client gave it (an address)
+  std::string password;   // never logged
+};
+
+// A successful check: who the client is and the addresses it may send as.
+struct AuthIdentity {
+  std::string user;                   // as it is logged and shown: the mailbox's primary address
+  std::vector<std::string> send_as;   // addresses MAIL FROM may name (any case)
+};
 
 struct SessionConfig {
   std::string fqdn;                 // banner, EHLO reply, Received header
@@ -44,6 +73,24 @@ struct SessionConfig {
   // True when an enabled send connector routes this domain; a relayed recipient without a route
   // is refused at RCPT (550 5.4.4) rather than queued to wait for nothing.
   std::function<bool(std::string_view domain)> has_route;
+  // What a recipient at an accepted domain is. Unset: every such recipient is accepted.
+  std::function<RecipientVerdict(const Address&)> verify_recipient;
+
+  // AUTH (RFC 4954). BasicAuth offers PLAIN and LOGIN; BasicAuthRequireTLS only after STARTTLS.
+  bool basic_auth = false;
+  bool basic_auth_require_tls = false;
+  // PermissionGroups has ExchangeUsers: an authenticated client may relay and send only as its
+  // own addresses. Without it, authenticating grants nothing beyond the anonymous rights.
+  bool exchange_users = false;
+  // PermissionGroups has AnonymousUsers or Partners: clients that did not authenticate may submit
+  // mail for the accepted domains. Without it MAIL needs AUTH first (530 5.7.1).
+  bool anonymous_users = true;
+  uint32_t max_logon_failures = 3;  // MaxLogonFailures: then 421 4.7.0 and close
+  // TarpitInterval: how long the driver waits before a reply to a failed AUTH or an unknown
+  // recipient (a dictionary attack slows down; a client that made a typo barely notices).
+  std::chrono::milliseconds tarpit_interval{5000};
+  // The Received header names the authenticated user (Exchange hides it: off by default).
+  bool received_names_user = false;
 };
 
 struct TlsInfo {
@@ -60,6 +107,7 @@ struct Message {
   Address mail_from;
   std::vector<Address> recipients;
   bool smtputf8 = false;
+  std::string authenticated_user;  // empty: the client did not authenticate
   std::string content;   // CRLF line endings, as received
 };
 
@@ -74,6 +122,8 @@ class Session {
     kBdat,       // reading a BDAT chunk
     kQueueing,   // message handed to the driver, waiting for its verdict
     kStartTls,   // 220 sent for STARTTLS, waiting for the handshake
+    kAuthResponse,    // 334 sent, waiting for the client's SASL response line
+    kAuthenticating,  // credentials handed to the driver, waiting for its verdict
     kClosed,
   };
 
@@ -81,12 +131,21 @@ class Session {
 
   void start();
   void receive(std::string_view bytes);
+  // The output up to the next tarpit point (all of it when there is none).
   std::string take_output();
   bool has_output() const { return !out_.empty(); }
+  // How long to wait before writing what take_output() returns next; zero: write at once.
+  std::chrono::milliseconds take_delay();
 
   std::optional<Message> take_message();
   void message_queued(std::string_view queue_id);
   void message_failed();  // 452 4.3.1, nothing kept
+
+  std::optional<AuthRequest> take_auth_request();
+  void auth_succeeded(AuthIdentity identity);  // 235 2.7.0
+  void auth_failed();       // 535 5.7.8, tarpitted; the last allowed failure also closes (421)
+  void auth_unavailable();  // 454 4.7.0: the check could not run (no directory, throttled)
+  const std::optional<AuthIdentity>& identity() const { return identity_; }
 
   bool wants_tls() const { return state_ == State::kStartTls; }
   void tls_started(TlsInfo info);
@@ -98,7 +157,8 @@ class Session {
   State state() const { return state_; }
   bool in_tls() const { return tls_.has_value(); }
 
-  // Protocol log hook: called with "<" for client lines and ">" for replies (Verbose logging).
+  // Protocol log hook: called with '<' for client lines, '>' for replies, '=' for state changes
+  // and '*' for information (authenticated as). AUTH payloads appear as "****".
   std::function<void(char direction, std::string_view line)> trace;
 
  private:
@@ -107,6 +167,7 @@ class Session {
   bool process_command_line();
   void dispatch(std::string_view line);
   void reply(int code, std::string_view enhanced, std::string_view text);
+  void tarpit();  // the next reply waits TarpitInterval
   void protocol_error(int code, std::string_view enhanced, std::string_view text);
   void close_with(std::string_view enhanced, std::string_view text);
   void reset_transaction();
@@ -119,6 +180,13 @@ class Session {
   void on_data(std::string_view arg);
   void on_bdat(std::string_view arg);
   void on_starttls(std::string_view arg);
+  void on_auth(std::string_view arg);
+  void on_auth_response(std::string_view line);
+  void auth_step(std::string_view response);
+  void fail_logon();
+  bool may_relay() const;
+  size_t line_limit(std::string_view line_start) const;
+  void line_too_long(std::string_view line_start);
   void finish_data();
   void finish_bdat_chunk();
   void hand_over();
@@ -152,6 +220,18 @@ class Session {
   std::optional<DataReader> data_;
   std::string bdat_content_;
   std::optional<Message> pending_;
+  uint32_t given_recipients_ = 0;  // accepted RCPTs, for MaxRecipientsPerMessage (not expansions)
+
+  struct Delay {
+    size_t offset;  // in out_
+    std::chrono::milliseconds length;
+  };
+  std::vector<Delay> delays_;
+  std::string auth_mechanism_;  // the exchange in progress
+  std::optional<std::string> auth_user_;  // LOGIN: the user name, once given
+  std::optional<AuthRequest> auth_request_;
+  std::optional<AuthIdentity> identity_;
+  uint32_t logon_failures_ = 0;
 };
 
 std::string_view state_name(Session::State s);

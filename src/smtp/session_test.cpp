@@ -7,13 +7,29 @@
 //   C~ bytes             raw client bytes, with \r \n \\ escapes, nothing appended
 //   S: line              an expected server line, CRLF appended
 //   Q: bytes             expected content of the next queued message (escapes as in C~)
+//   S: <delay N ms>      the session asks its driver to wait N ms before what follows (tarpit)
 //   =tls                 the TLS handshake completes here
 //   =closed              the session must be closing at the end
+//
+// How the test driver answers (SessionConfig settings beyond the obvious ones):
+//   !user=ADDRESS PASSWORD [ALIAS...]  a mailbox that may AUTH; it may send as ADDRESS and the
+//                        aliases. AUTH requests are answered at once: auth_succeeded(ADDRESS,
+//                        addresses) when the user (any case, primary or alias) and password match,
+//                        else auth_failed(). !auth_unavailable: auth_unavailable() instead.
+//   !recipient=ADDRESS mailbox|relay|group [MEMBER...]  the directory: once any is given, every
+//                        other address at an accepted domain is unknown (550 5.1.1).
+//   !trace=LINE          an expected protocol log line, '<' '>' or '*' and the text (state changes
+//                        '=' are not compared); once one is given, every line must be listed,
+//                        in order. (tests/e2e/test_transcripts.py reads only C: S: Q: = and !
+//                        lines, and skips a transcript with settings the daemon lacks.)
+//   !basic_auth !basic_auth_require_tls !exchange_users !no_anonymous !tarpit=ms
+//   !max_logon_failures=N
 #include "smtp/session.hpp"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -58,6 +74,12 @@ void apply_setting(SessionConfig& c, const std::string& key, const std::string& 
   else if (key == "no_enhanced") c.enhanced_status_codes = false;
   else if (key == "banner") c.banner = value;
   else if (key == "may_relay") c.may_relay = true;
+  else if (key == "basic_auth") c.basic_auth = true;
+  else if (key == "basic_auth_require_tls") c.basic_auth = c.basic_auth_require_tls = true;
+  else if (key == "exchange_users") c.exchange_users = true;
+  else if (key == "no_anonymous") c.anonymous_users = false;
+  else if (key == "tarpit") c.tarpit_interval = std::chrono::milliseconds(std::stoul(value));
+  else if (key == "max_logon_failures") c.max_logon_failures = std::stoul(value);
   else if (key == "routes") {
     // "!routes=a.example,b.example": the domains a send connector serves.
     c.has_route = [value](std::string_view d) {
@@ -68,8 +90,34 @@ void apply_setting(SessionConfig& c, const std::string& key, const std::string& 
   else FAIL() << "unknown setting " << key;
 }
 
+std::vector<std::string> words(const std::string& s) {
+  std::istringstream in(s);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+std::string lower(std::string s) {
+  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+Address to_address(const std::string& a) {
+  size_t at = a.rfind('@');
+  return {a.substr(0, at), at == std::string::npos ? "" : a.substr(at + 1)};
+}
+
+struct TestUser {
+  std::string password;
+  AuthIdentity identity;
+};
+
 struct Transcript {
   SessionConfig config = default_config();
+  std::map<std::string, TestUser> users;  // by every address, lower-case
+  std::map<std::string, RecipientVerdict> recipients;
+  bool auth_unavailable = false;
+  std::vector<std::string> expected_trace;
   std::vector<std::string> segments{""};  // client bytes, split at each =tls
   std::string expected_output;
   std::vector<std::string> expected_messages;
@@ -84,8 +132,30 @@ Transcript load(const std::filesystem::path& path) {
     if (line.empty() || line[0] == '#') continue;
     if (line[0] == '!') {
       size_t eq = line.find('=');
-      apply_setting(t.config, line.substr(1, eq == std::string::npos ? eq : eq - 1),
-                    eq == std::string::npos ? "" : line.substr(eq + 1));
+      std::string key = line.substr(1, eq == std::string::npos ? eq : eq - 1);
+      std::string value = eq == std::string::npos ? "" : line.substr(eq + 1);
+      if (key == "user") {
+        auto w = words(value);
+        TestUser u{w.at(1), {w.at(0), {}}};
+        for (size_t i = 0; i < w.size(); ++i) {
+          if (i != 1) u.identity.send_as.push_back(w[i]);
+        }
+        for (const auto& a : u.identity.send_as) t.users[lower(a)] = u;
+      } else if (key == "recipient") {
+        auto w = words(value);
+        RecipientVerdict v;
+        v.kind = w.at(1) == "group"   ? RecipientVerdict::Kind::kGroup
+                 : w.at(1) == "relay" ? RecipientVerdict::Kind::kRelay
+                                      : RecipientVerdict::Kind::kMailbox;
+        for (size_t i = 2; i < w.size(); ++i) v.members.push_back(to_address(w[i]));
+        t.recipients[lower(w.at(0))] = v;
+      } else if (key == "trace") {
+        t.expected_trace.push_back(value);
+      } else if (key == "auth_unavailable") {
+        t.auth_unavailable = true;
+      } else {
+        apply_setting(t.config, key, value);
+      }
     } else if (line.rfind("C: ", 0) == 0 || line == "C:") {
       t.segments.back() += line.substr(std::min<size_t>(3, line.size())) + "\r\n";
     } else if (line.rfind("C~ ", 0) == 0) {
@@ -102,10 +172,17 @@ Transcript load(const std::filesystem::path& path) {
       ADD_FAILURE() << path << ": cannot read line: " << line;
     }
   }
+  if (!t.recipients.empty()) {
+    t.config.verify_recipient = [dir = t.recipients](const Address& a) {
+      auto it = dir.find(lower(a.str()));
+      return it == dir.end() ? RecipientVerdict{RecipientVerdict::Kind::kUnknown, {}} : it->second;
+    };
+  }
   return t;
 }
 
 struct Outcome {
+  std::vector<std::string> trace;
   std::string output;
   std::vector<std::string> messages;
   bool closed = false;
@@ -117,18 +194,43 @@ template <typename NextPiece>
 Outcome play(const Transcript& t, NextPiece next_piece) {
   Session s(t.config, "192.0.2.7");
   Outcome r;
+  s.trace = [&r](char direction, std::string_view line) {
+    if (direction != '=') r.trace.push_back(std::string(1, direction) + std::string(line));
+  };
   int queued = 0;
   s.start();
+  // Writes the output as a driver would, marking where it has to wait.
+  auto drain = [&] {
+    while (s.has_output()) {
+      if (auto d = s.take_delay(); d.count() > 0) {
+        r.output += "<delay " + std::to_string(d.count()) + " ms>\r\n";
+      }
+      r.output += s.take_output();
+    }
+  };
   auto settle = [&] {
-    while (auto m = s.take_message()) {
-      r.messages.push_back(m->content);
-      s.message_queued("Q" + std::to_string(++queued));
+    for (;;) {
+      if (auto m = s.take_message()) {
+        r.messages.push_back(m->content);
+        s.message_queued("Q" + std::to_string(++queued));
+      } else if (auto a = s.take_auth_request()) {
+        auto it = t.users.find(lower(a->user));
+        if (t.auth_unavailable) {
+          s.auth_unavailable();
+        } else if (it != t.users.end() && it->second.password == a->password) {
+          s.auth_succeeded(it->second.identity);
+        } else {
+          s.auth_failed();
+        }
+      } else {
+        break;
+      }
     }
   };
   for (size_t seg = 0; seg < t.segments.size(); ++seg) {
     if (seg > 0) {
       EXPECT_TRUE(s.wants_tls()) << "=tls in the transcript, but no STARTTLS pending";
-      r.output += s.take_output();
+      drain();
       s.tls_started({"TLSv1.3", "TLS_AES_256_GCM_SHA384"});
     }
     std::string_view data = t.segments[seg];
@@ -139,7 +241,7 @@ Outcome play(const Transcript& t, NextPiece next_piece) {
       settle();
     }
   }
-  r.output += s.take_output();
+  drain();
   r.closed = s.closing();
   return r;
 }
@@ -152,6 +254,7 @@ TEST_P(TranscriptTest, SameResultWholeByteByByteAndRandomSplits) {
     EXPECT_EQ(r.output, t.expected_output) << GetParam() << " fed " << how;
     EXPECT_EQ(r.messages, t.expected_messages) << GetParam() << " fed " << how;
     EXPECT_EQ(r.closed, t.expect_closed) << GetParam() << " fed " << how;
+    if (!t.expected_trace.empty()) EXPECT_EQ(r.trace, t.expected_trace) << GetParam() << " fed " << how;
   };
   check(play(t, [] { return std::numeric_limits<size_t>::max(); }), "whole");
   check(play(t, [] { return size_t{1}; }), "byte by byte");
@@ -236,6 +339,119 @@ TEST(Session, TimeoutAndShutdownSay421) {
   b.take_output();
   b.shutdown();
   EXPECT_EQ(b.take_output(), "421 4.3.2 mx.example.test Service shutting down, closing connection\r\n");
+}
+
+SessionConfig auth_config() {
+  SessionConfig c = default_config();
+  c.basic_auth = true;
+  c.exchange_users = true;
+  c.tarpit_interval = std::chrono::milliseconds(0);
+  return c;
+}
+
+// EXCHANGE-MODEL §8: AUTH payloads never appear in the protocol log, neither in clear nor in
+// base64, whatever the mechanism and whether the logon succeeds.
+TEST(Session, PasswordNeverReachesTheTrace) {
+  const std::string password = "Tr0ub4dor&3";
+  std::vector<std::string> trace;
+  Session s(auth_config(), "192.0.2.7");
+  s.trace = [&](char, std::string_view line) { trace.emplace_back(line); };
+  s.start();
+  // dGVzdEBleGFtcGxlLnRlc3Q= is "test@example.test"; VHIwdWI0ZG9yJjM= is the password.
+  s.receive("EHLO c\r\nAUTH PLAIN AHRlc3RAZXhhbXBsZS50ZXN0AFRyMHViNGRvciYz\r\n");
+  auto plain = s.take_auth_request();
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->mechanism, "PLAIN");
+  EXPECT_EQ(plain->user, "test@example.test");
+  EXPECT_EQ(plain->password, password);
+  s.auth_failed();
+  s.receive("AUTH LOGIN\r\ndGVzdEBleGFtcGxlLnRlc3Q=\r\nVHIwdWI0ZG9yJjM=\r\n");
+  auto login = s.take_auth_request();
+  ASSERT_TRUE(login);
+  EXPECT_EQ(login->mechanism, "LOGIN");
+  EXPECT_EQ(login->user, "test@example.test");
+  EXPECT_EQ(login->password, password);
+  s.auth_succeeded({"test@example.test", {"test@example.test"}});
+  ASSERT_FALSE(trace.empty());
+  for (const auto& line : trace) {
+    EXPECT_EQ(line.find(password), std::string::npos) << line;
+    EXPECT_EQ(line.find("VHIwdWI0ZG9yJjM"), std::string::npos) << line;
+    EXPECT_EQ(line.find("AHRlc3RA"), std::string::npos) << line;
+  }
+}
+
+TEST(Session, AuthenticatedMessageSaysEsmtpaOrEsmtpsaAndWho) {
+  for (bool tls : {false, true}) {
+    Session s(auth_config(), "192.0.2.7");
+    s.start();
+    if (tls) {
+      s.receive("EHLO c\r\nSTARTTLS\r\n");
+      s.tls_started({"TLSv1.3", "TLS_AES_128_GCM_SHA256"});
+    }
+    s.receive("EHLO c\r\nAUTH PLAIN AHRlc3RAZXhhbXBsZS50ZXN0AFRyMHViNGRvciYz\r\n");
+    ASSERT_TRUE(s.take_auth_request());
+    s.auth_succeeded({"test@example.test", {"test@example.test"}});
+    s.receive("MAIL FROM:<test@example.test>\r\nRCPT TO:<x@example.test>\r\nDATA\r\nHi\r\n.\r\n");
+    auto m = s.take_message();
+    ASSERT_TRUE(m) << s.take_output();
+    EXPECT_EQ(m->protocol, tls ? "ESMTPSA" : "ESMTPA");
+    EXPECT_EQ(m->authenticated_user, "test@example.test");
+  }
+}
+
+// The handshake forgets an AUTH given in clear text before it (RFC 3207 §4.2).
+TEST(Session, StartTlsForgetsTheIdentity) {
+  Session s(auth_config(), "192.0.2.7");
+  s.start();
+  s.receive("EHLO c\r\nAUTH PLAIN AHRlc3RAZXhhbXBsZS50ZXN0AFRyMHViNGRvciYz\r\n");
+  ASSERT_TRUE(s.take_auth_request());
+  s.auth_succeeded({"test@example.test", {"test@example.test"}});
+  s.receive("STARTTLS\r\n");
+  s.tls_started({"TLSv1.3", "TLS_AES_128_GCM_SHA256"});
+  EXPECT_FALSE(s.identity());
+  s.take_output();
+  s.receive("EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@elsewhere.example>\r\n");
+  EXPECT_TRUE(s.take_output().ends_with("550 5.7.54 Unable to relay: elsewhere.example is not an accepted domain\r\n"));
+}
+
+// A group's members replace it in the envelope, without repeating a recipient already given.
+TEST(Session, GroupIsExpandedIntoItsMembersAtRcpt) {
+  SessionConfig c = default_config();
+  c.verify_recipient = [](const Address& a) {
+    if (a.local_part == "team") {
+      return RecipientVerdict{RecipientVerdict::Kind::kGroup,
+                              {{"bob", "example.test"}, {"carol", "example.test"},
+                               {"dave", "example.test"}}};
+    }
+    return RecipientVerdict{RecipientVerdict::Kind::kMailbox, {}};
+  };
+  Session s(c, "192.0.2.7");
+  s.start();
+  s.receive("HELO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<Bob@example.test>\r\n"
+            "RCPT TO:<team@example.test>\r\nRCPT TO:<carol@example.test>\r\nDATA\r\nHi\r\n.\r\n");
+  auto m = s.take_message();
+  ASSERT_TRUE(m) << s.take_output();
+  std::vector<std::string> rcpts;
+  for (const auto& r : m->recipients) rcpts.push_back(r.str());
+  EXPECT_EQ(rcpts, (std::vector<std::string>{"Bob@example.test", "carol@example.test",
+                                             "dave@example.test"}));
+}
+
+// The tarpit splits the output: what came before the failure is written at once.
+TEST(Session, TarpitDelaysOnlyWhatFollowsTheFailure) {
+  SessionConfig c = auth_config();
+  c.tarpit_interval = std::chrono::milliseconds(250);
+  Session s(c, "192.0.2.7");
+  s.start();
+  s.receive("EHLO c\r\nAUTH PLAIN AHRlc3RAZXhhbXBsZS50ZXN0AHdyb25n\r\nNOOP\r\n");
+  ASSERT_TRUE(s.take_auth_request());
+  s.auth_failed();
+  EXPECT_EQ(s.take_delay().count(), 0);
+  EXPECT_TRUE(s.take_output().ends_with("250 HELP\r\n"));
+  EXPECT_EQ(s.take_delay().count(), 250);
+  EXPECT_EQ(s.take_output(), "535 5.7.8 Authentication credentials invalid\r\n250 2.0.0 OK\r\n");
+  EXPECT_EQ(s.take_delay().count(), 0);
+  EXPECT_FALSE(s.has_output());
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 namespace starling::store {
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // Each entry moves the schema from version i to i+1.
 constexpr const char* kMigrations[] = {
@@ -45,6 +45,24 @@ constexpr const char* kMigrations[] = {
       category TEXT NOT NULL, name TEXT NOT NULL, message TEXT NOT NULL,
       data TEXT NOT NULL, object TEXT NOT NULL);
     CREATE INDEX events_by_id ON events (event_id, time);
+    )sql",
+    // Accepted domain types and delivery targets; recipients. The default domain of an older
+    // store is the one it used: the default_accepted_domain setting, else the first by name.
+    R"sql(
+    ALTER TABLE accepted_domains ADD COLUMN domain_type TEXT NOT NULL DEFAULT 'Authoritative';
+    ALTER TABLE accepted_domains ADD COLUMN is_default INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE accepted_domains ADD COLUMN delivery_target TEXT NOT NULL DEFAULT 'Maildir';
+    UPDATE accepted_domains SET is_default = 1 WHERE name = COALESCE(
+      (SELECT a.name FROM accepted_domains a JOIN settings s
+         ON s.key = 'default_accepted_domain' AND a.name = s.value COLLATE NOCASE),
+      (SELECT name FROM accepted_domains ORDER BY name LIMIT 1));
+    CREATE TABLE mailboxes (name TEXT PRIMARY KEY COLLATE NOCASE, properties TEXT NOT NULL);
+    CREATE TABLE distribution_groups (name TEXT PRIMARY KEY COLLATE NOCASE, properties TEXT NOT NULL);
+    CREATE TABLE recipient_addresses (
+      address TEXT PRIMARY KEY COLLATE NOCASE,
+      kind TEXT NOT NULL,                 -- 'Mailbox' or 'DistributionGroup'
+      name TEXT NOT NULL COLLATE NOCASE);
+    CREATE INDEX recipient_addresses_by_name ON recipient_addresses (kind, name);
     )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);

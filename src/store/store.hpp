@@ -1,6 +1,8 @@
 // The configuration store: one SQLite file (mode 0600) holding server settings, connectors,
-// accepted domains, certificates with their private keys, trusted roots, role assignments and
-// the event log. A management command runs in one transaction (in_transaction): all of its
+// accepted domains, recipients (mailboxes with password hashes, distribution groups), certificates
+// with their private keys, trusted roots, role assignments and the event log. Every recipient
+// address (primary or alias, compared without case) belongs to exactly one recipient: the
+// recipient_addresses table holds them all under one primary key. A management command runs in one transaction (in_transaction): all of its
 // writes commit together or none do. Every committed change bumps a generation counter, so a
 // reader can tell when to re-read. Thread safety: one Store per thread.
 #pragma once
@@ -16,6 +18,7 @@
 
 #include "core/certificate.hpp"
 #include "core/connector.hpp"
+#include "core/directory.hpp"
 #include "core/result.hpp"
 #include "core/transport_settings.hpp"
 
@@ -89,6 +92,25 @@ class Store {
   Result<std::vector<std::string>> accepted_domains();
   Result<void> add_accepted_domain(const std::string& domain);
   Result<bool> remove_accepted_domain(const std::string& domain);
+  // With their DomainType, default mark and DeliveryTarget, ordered by name. The string forms
+  // above stay for the callers that need only the names (add: Authoritative, not default).
+  Result<std::vector<core::AcceptedDomain>> accepted_domain_records();
+  Result<void> add_accepted_domain(const core::AcceptedDomain& d);     // refuses a duplicate (any case)
+  Result<void> update_accepted_domain(const core::AcceptedDomain& d);  // type and target, by domain
+  Result<void> set_default_accepted_domain(const std::string& domain);  // then the only one marked
+
+  // Recipients. Names are unique among mailboxes and groups together (any case); add_ and
+  // replace_ refuse an address another recipient holds, naming it. Addresses are stored lower-case.
+  Result<std::vector<core::Mailbox>> mailboxes();  // ordered by name
+  Result<void> add_mailbox(const core::Mailbox& m);
+  Result<void> replace_mailbox(const std::string& name, const core::Mailbox& m);
+  Result<bool> remove_mailbox(const std::string& name);
+  Result<std::vector<core::DistributionGroup>> distribution_groups();  // ordered by name
+  Result<void> add_distribution_group(const core::DistributionGroup& g);
+  Result<void> replace_distribution_group(const std::string& name, const core::DistributionGroup& g);
+  Result<bool> remove_distribution_group(const std::string& name);
+  // The accepted domains and recipients as one immutable snapshot (net::load_runtime).
+  Result<std::shared_ptr<const core::Directory>> directory();
 
   Result<std::vector<StoredCertificate>> certificates();
   Result<void> add_certificate(const StoredCertificate& c);
@@ -113,6 +135,9 @@ class Store {
  private:
   explicit Store(const std::filesystem::path& file, int flags);
   Result<void> migrate();
+  // Replaces the address rows of one recipient; throws (inside write()) on a taken address.
+  void put_addresses(std::string_view kind, const std::string& old_name, const std::string& name,
+                     const std::string& primary, const std::vector<std::string>& more);
   // Runs a configuration write: inside in_transaction() as part of it, otherwise as its own
   // transaction. Either way the generation is bumped once per transaction.
   Result<void> write(const std::function<void()>& f);

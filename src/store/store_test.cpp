@@ -1,5 +1,7 @@
 #include "store/store.hpp"
 
+#include <SQLiteCpp/Database.h>
+
 #include <gtest/gtest.h>
 
 #include "testing/temp_dir.hpp"
@@ -161,6 +163,139 @@ TEST(Store, TransportSettingsDefaultThenPersistAndBumpTheGeneration) {
 
   ASSERT_TRUE(st.set_setting("transport_server", "{not json"));
   EXPECT_FALSE(st.transport_settings()) << "a damaged value is an error, not silent defaults";
+}
+
+}  // namespace
+}  // namespace starling::store
+
+namespace starling::store {
+namespace {
+
+TEST(Store, AcceptedDomainTypesDefaultAndTargets) {
+  TempDir dir;
+  auto s = Store::create(dir.path / "starling.db");
+  ASSERT_TRUE(s);
+  Store& st = **s;
+  ASSERT_TRUE(st.add_accepted_domain("b.test"));
+  ASSERT_TRUE(st.add_accepted_domain(core::AcceptedDomain{"A.test", core::DomainType::kInternalRelay, false,
+                                                          "lmtp:[::1]:24"}));
+  auto all = st.accepted_domain_records();
+  ASSERT_TRUE(all) << all.error();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].domain, "a.test");
+  EXPECT_EQ((*all)[0].type, core::DomainType::kInternalRelay);
+  EXPECT_EQ((*all)[0].delivery_target, "lmtp:[::1]:24");
+  EXPECT_EQ((*all)[1].type, core::DomainType::kAuthoritative);
+  EXPECT_EQ((*all)[1].delivery_target, "Maildir");
+  EXPECT_FALSE((*all)[0].is_default || (*all)[1].is_default);
+
+  ASSERT_TRUE(st.set_default_accepted_domain("B.TEST"));
+  ASSERT_TRUE(st.set_default_accepted_domain("a.test"));
+  all = st.accepted_domain_records();
+  EXPECT_TRUE((*all)[0].is_default);
+  EXPECT_FALSE((*all)[1].is_default) << "one default at a time";
+  int64_t g = *st.generation();
+  EXPECT_FALSE(st.set_default_accepted_domain("none.test"));
+  EXPECT_EQ(*st.generation(), g);
+  EXPECT_TRUE(st.accepted_domain_records()->at(0).is_default) << "a failed write changes nothing";
+
+  core::AcceptedDomain b = (*all)[1];
+  b.type = core::DomainType::kExternalRelay;
+  ASSERT_TRUE(st.update_accepted_domain(b));
+  EXPECT_EQ(st.accepted_domain_records()->at(1).type, core::DomainType::kExternalRelay);
+}
+
+TEST(Store, EveryAddressBelongsToOneRecipient) {
+  TempDir dir;
+  auto s = Store::create(dir.path / "starling.db");
+  ASSERT_TRUE(s);
+  Store& st = **s;
+  ASSERT_TRUE(st.add_accepted_domain("contoso.test"));
+  core::Mailbox alice{"Alice", "Alice@contoso.test", {"al@contoso.test"}, "$argon2id$x", true, ""};
+  ASSERT_TRUE(st.add_mailbox(alice));
+  auto dup = st.add_mailbox({"Other", "other@contoso.test", {"AL@Contoso.test"}, "", true, ""});
+  ASSERT_FALSE(dup);
+  EXPECT_NE(dup.error().find("'al@contoso.test' belongs to mailbox 'Alice'"), std::string::npos) << dup.error();
+  auto group_dup = st.add_distribution_group({"Team", "ALICE@contoso.test", {}, {}});
+  ASSERT_FALSE(group_dup);
+  EXPECT_NE(group_dup.error().find("belongs to mailbox 'Alice'"), std::string::npos) << group_dup.error();
+  EXPECT_FALSE(st.add_distribution_group({"alice", "team@contoso.test", {}, {}})) << "names are shared too";
+  ASSERT_TRUE(st.add_distribution_group({"Team", "team@contoso.test", {}, {"al@contoso.test", "x@outside.test"}}));
+  EXPECT_EQ(st.mailboxes()->size(), 1u);
+
+  // Renaming and moving addresses between recipients.
+  core::Mailbox renamed = alice;
+  renamed.name = "Alice Smith";
+  renamed.email_addresses = {"alice.smith@contoso.test"};
+  ASSERT_TRUE(st.replace_mailbox("alice", renamed));
+  ASSERT_TRUE(st.add_mailbox({"Al", "al@contoso.test", {}, "", true, ""})) << "the released alias is free again";
+  auto boxes = st.mailboxes();
+  ASSERT_EQ(boxes->size(), 2u);
+  EXPECT_EQ((*boxes)[1].name, "Alice Smith");
+  EXPECT_EQ((*boxes)[1].primary_address, "alice@contoso.test");
+  EXPECT_EQ((*boxes)[1].password_hash, "$argon2id$x");
+
+  auto directory = st.directory();
+  ASSERT_TRUE(directory) << directory.error();
+  EXPECT_EQ((*directory)->resolve("ALICE.SMITH@contoso.test").kind, core::Directory::Resolution::Kind::kMailbox);
+  EXPECT_EQ((*directory)->resolve("team@contoso.test").members,
+            (std::vector<std::string>{"al@contoso.test", "x@outside.test"}));
+
+  ASSERT_TRUE(*st.remove_mailbox("Al"));
+  EXPECT_FALSE(*st.remove_mailbox("Al"));
+  ASSERT_TRUE(*st.remove_distribution_group("team"));
+  ASSERT_TRUE(st.add_distribution_group({"Team2", "team@contoso.test", {"al@contoso.test"}, {}}))
+      << "removed recipients free their addresses";
+  EXPECT_EQ(st.distribution_groups()->at(0).email_addresses, std::vector<std::string>{"al@contoso.test"});
+}
+
+TEST(Store, RecipientWritesRollBackWithTheirTransaction) {
+  TempDir dir;
+  auto s = Store::create(dir.path / "starling.db");
+  ASSERT_TRUE(s);
+  Store& st = **s;
+  int64_t g = *st.generation();
+  auto r = st.in_transaction([&]() -> Result<void> {
+    if (auto a = st.add_mailbox({"Alice", "alice@contoso.test", {}, "", true, ""}); !a) return a;
+    return make_error("refused");
+  });
+  EXPECT_FALSE(r);
+  EXPECT_TRUE(st.mailboxes()->empty());
+  EXPECT_EQ(*st.generation(), g);
+  EXPECT_TRUE(st.add_mailbox({"Alice", "alice@contoso.test", {}, "", true, ""})) << "the address rows rolled back too";
+}
+
+}  // namespace
+}  // namespace starling::store
+
+namespace starling::store {
+namespace {
+
+// A store written before accepted domain types keeps the default domain it had: the
+// default_accepted_domain setting when present, else the first by name.
+TEST(Store, SchemaTwoStoreKeepsItsDefaultDomain) {
+  for (bool with_setting : {false, true}) {
+    TempDir dir;
+    auto file = dir.path / "starling.db";
+    {
+      SQLite::Database db(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      db.exec("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+              "CREATE TABLE accepted_domains (name TEXT PRIMARY KEY COLLATE NOCASE);"
+              "INSERT INTO settings VALUES ('generation', '7');"
+              "INSERT INTO accepted_domains VALUES ('b.test'), ('a.test'), ('c.test');"
+              "PRAGMA user_version=2;");
+      if (with_setting) db.exec("INSERT INTO settings VALUES ('default_accepted_domain', 'C.test')");
+    }
+    auto s = Store::open(file);
+    ASSERT_TRUE(s) << s.error();
+    auto d = (*s)->directory();
+    ASSERT_TRUE(d) << d.error();
+    EXPECT_EQ((*d)->default_domain()->domain, with_setting ? "c.test" : "a.test");
+    EXPECT_EQ((*d)->domains().size(), 3u);
+    EXPECT_EQ((*d)->domain("b.test")->type, core::DomainType::kAuthoritative);
+    EXPECT_EQ((*d)->domain("b.test")->delivery_target, "Maildir");
+    EXPECT_TRUE((*s)->mailboxes()->empty());
+  }
 }
 
 }  // namespace

@@ -6,6 +6,8 @@ says otherwise, so the shell never has a terminal to ask on. `user=` runs it as 
 through runuser(1) (tests run as root). Standard library only.
 """
 
+import base64
+import itertools
 import json
 import os
 import re
@@ -407,3 +409,110 @@ class OutboundMixin(CliMixin):
                     self.fail(f"unexpected mail at a peer: {p.all()[n:]}")
             time.sleep(0.1)
         return before
+
+
+# --- recipients and SMTP AUTH (mailboxes, groups, accepted domain types, submission) ------------
+
+_secret_files = itertools.count(1)
+
+
+def b64(data):
+    """Base64 of a str (UTF-8) or bytes, as str."""
+    return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
+
+
+def auth_plain_blob(user, password, authzid=""):
+    """The RFC 4616 PLAIN response, base64: [authzid] NUL authcid NUL passwd."""
+    return b64(f"{authzid}\0{user}\0{password}")
+
+
+def secret_forms(user, password):
+    """{description: text} of everything that must never show in a log, event or output for a
+    client that authenticated (or tried to) as `user` with `password`: the password, its base64
+    (the LOGIN answer, also without padding), the PLAIN response with and without authzid, and the
+    LOGIN username answer (an AUTH payload too)."""
+    forms = {
+        "password": password,
+        "base64(password) (AUTH LOGIN answer)": b64(password),
+        "base64(password) unpadded": b64(password).rstrip("="),
+        "AUTH PLAIN response": auth_plain_blob(user, password),
+        "AUTH PLAIN response unpadded": auth_plain_blob(user, password).rstrip("="),
+        "AUTH PLAIN response with authzid": auth_plain_blob(user, password, authzid=user),
+        "base64(user) (AUTH LOGIN username answer)": b64(user),
+    }
+    return forms
+
+
+class RecipientMixin(OutboundMixin):
+    """Mailboxes, distribution groups, accepted domain types and the submission connector
+    (`Client <server>`), for a DaemonTestCase (uses self.starling). Passwords go through a file
+    in the instance's root (beside, not inside, the data directory), first line the password."""
+
+    def password_file(self, password, starling=None):
+        s = starling or self.starling
+        path = s.root / f"password-{next(_secret_files)}.txt"
+        path.write_text(password + "\n")
+        path.chmod(0o600)
+        return path
+
+    def new_mailbox(self, address, password=None, email_addresses=(), name=None, starling=None,
+                    **props):
+        """`new-mailbox --address A [--name N] [--email-addresses smtp:x,...]
+        [--password-file F] [--prop value]...`; addresses without a prefix get `smtp:`."""
+        s = starling or self.starling
+        args = ["new-mailbox", "--address", address]
+        if name is not None:
+            args += ["--name", name]
+        if email_addresses:
+            args += ["--email-addresses", ",".join(a if ":" in a else f"smtp:{a}"
+                                                   for a in email_addresses)]
+        if password is not None:
+            args += ["--password-file", str(self.password_file(password, s))]
+        return self.cli_ok(*args, *option_args(props), data_dir=s.data_dir)
+
+    def set_mailbox(self, identity, password=None, starling=None, **props):
+        s = starling or self.starling
+        args = ["set-mailbox", identity]
+        if password is not None:
+            args += ["--password-file", str(self.password_file(password, s))]
+        return self.cli_ok(*args, *option_args(props), data_dir=s.data_dir)
+
+    def get_mailbox(self, identity=None, *extra, starling=None):
+        s = starling or self.starling
+        args = ["get-mailbox"] + ([identity] if identity else []) + list(extra)
+        return self.cli_json(*args, data_dir=s.data_dir)
+
+    def remove_mailbox(self, identity, starling=None):
+        s = starling or self.starling
+        return self.cli_ok("remove-mailbox", identity, "--yes", data_dir=s.data_dir)
+
+    def new_distribution_group(self, address, members, starling=None, **props):
+        s = starling or self.starling
+        return self.cli_ok("new-distribution-group", "--address", address,
+                           "--members", ",".join(members), *option_args(props),
+                           data_dir=s.data_dir)
+
+    def new_accepted_domain(self, domain, domain_type="Authoritative", starling=None, **props):
+        s = starling or self.starling
+        return self.cli_ok("new-accepted-domain", domain, "--domain-type", domain_type,
+                           *option_args(props), data_dir=s.data_dir)
+
+    def client_connector(self, starling=None):
+        """The submission connector `starling setup` creates: `Client <server name>`."""
+        s = starling or self.starling
+        return f"Client {s.server_name}"
+
+    def submission_port(self, starling=None):
+        """The port of `Client <server>`: the fixture's `submission_port` (setup
+        --submission-listen); with an older fixture, the connector is moved to a free
+        loopback port."""
+        s = starling or self.starling
+        port = getattr(s, "submission_port", None)
+        if port:
+            return port
+        from starling_fixture import free_port
+        port = free_port()
+        self.cli_ok("set-receive-connector", self.client_connector(s),
+                    "--bindings", f"{HOST}:{port}", data_dir=s.data_dir)
+        s.submission_port = port
+        return port

@@ -38,6 +38,24 @@ QUEUED_RE = re.compile(r"^2\.0\.0 OK queued as (\S+)")
 ENHANCED_RE = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?: |$)")
 
 
+# Mailboxes that `starling setup` creates for a test daemon, so that tests written before
+# recipients existed (any address at an accepted domain used to be taken) find their recipients.
+# Tests about recipients pass mailboxes=() and create their own.
+TEST_MAILBOXES = ("u", "v", "alice", "al", "bob", "carol", "dave", "erin", "frank", "b", "c", "d",
+                  "x", "y", "admin", "bounces", "early", "later", "mailer-daemon", "nobody", "null",
+                  "rgen", "sales", "sender", "someone", "victim", "user", "bulk", "multi",
+                  "crash0", "crash1", "crash2", "1multi", "2multi", "3multi")
+
+
+# A file delivered to a Maildir starts with the envelope (Return-Path, Delivered-To), then the
+# trace header Starling added when it accepted the message.
+DELIVERED_START = re.compile(rb"Return-Path: <[^>\n]*>\nDelivered-To: [^\n]+\nReceived:")
+
+
+def starts_as_delivered(data):
+    return DELIVERED_START.match(data) is not None
+
+
 def bin_dir():
     value = os.environ.get("STARLING_BIN")
     if not value:
@@ -63,17 +81,25 @@ def _die_with_parent():
 class Starling:
     """One data directory plus (at most) one running starlingd."""
 
-    def __init__(self, server_name=SERVER_NAME, fqdn=FQDN, domain=DOMAIN):
+    def __init__(self, server_name=SERVER_NAME, fqdn=FQDN, domain=DOMAIN, mailboxes=TEST_MAILBOXES,
+                 submission=False):
         # Defaults: the usual mx / mail.example.test / example.test. A second instance (a next
         # hop for outbound tests) passes its own names.
         self.server_name = server_name
         self.fqdn = fqdn
         self.domain = domain
+        self.mailboxes = tuple(mailboxes)
+        self.submission = submission  # also set up the "Client <server>" connector
         self.root = Path(tempfile.mkdtemp(prefix="starling-e2e-"))
         self.data_dir = self.root / "data"
         self.data_dir.mkdir()
         self.log_path = self.root / "daemon.log"
         self.port = free_port()
+        # The "Client <server>" submission connector (587 in production) gets its own free port:
+        # parallel test daemons must not all bind 0.0.0.0:587.
+        self.submission_port = free_port()
+        while self.submission_port == self.port:
+            self.submission_port = free_port()
         self.proc = None
         self._drain = None
         self._ready = threading.Event()
@@ -93,13 +119,35 @@ class Starling:
                "--server-name", self.server_name,
                "--fqdn", self.fqdn,
                "--listen", f"{HOST}:{self.port}",
+               "--submission-listen", f"{HOST}:{self.submission_port}" if self.submission else "none",
                "--accepted-domain", self.domain]
+        for local in self.mailboxes:
+            cmd += ["--mailbox", f"{local}@{self.domain}"]
         r = subprocess.run(cmd, capture_output=True, timeout=60)
         self._log(b"$ " + " ".join(cmd).encode() + b"\n" + r.stdout + r.stderr)
         if r.returncode != 0:
             raise RuntimeError(f"starling setup failed (exit {r.returncode}):\n"
                                f"{r.stdout.decode(errors='replace')}"
                                f"{r.stderr.decode(errors='replace')}")
+
+    def new_mailbox(self, address, password=None, *extra):
+        """Creates a mailbox (with `password` for AUTH, if given) through the management shell:
+        over the control socket while the daemon runs, else with --offline. Returns stdout."""
+        cmd = [str(bin_dir() / "starling"), "new-mailbox", "--address", address,
+               "--data-dir", str(self.data_dir), *extra]
+        if password is not None:
+            pw = self.root / f"password-{len(list(self.root.glob('password-*')))}"
+            pw.write_text(password + "\n")
+            pw.chmod(0o600)
+            cmd += ["--password-file", str(pw)]
+        if not self.running():
+            cmd.append("--offline")
+        r = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+        self._log(b"$ " + " ".join(cmd).encode() + b"\n" + r.stdout + r.stderr)
+        if r.returncode != 0:
+            raise RuntimeError(f"starling new-mailbox failed (exit {r.returncode}):\n"
+                               f"{r.stdout.decode(errors='replace')}{r.stderr.decode(errors='replace')}")
+        return r.stdout.decode(errors="replace")
 
     def start(self):
         assert self.proc is None or self.proc.poll() is not None, "daemon already running"
@@ -406,11 +454,13 @@ class DaemonTestCase(unittest.TestCase):
 
     daemon_per_test = False
     starling = None
+    mailboxes = TEST_MAILBOXES  # those `starling setup` creates; () for recipient tests
+    submission = False          # True: the "Client <server>" connector on submission_port
 
     @classmethod
     def setUpClass(cls):
         if not cls.daemon_per_test:
-            cls.starling = Starling()
+            cls.starling = Starling(mailboxes=cls.mailboxes, submission=cls.submission)
             try:
                 cls.starling.start()
             except BaseException:
@@ -429,7 +479,7 @@ class DaemonTestCase(unittest.TestCase):
 
     def setUp(self):
         if self.daemon_per_test:
-            self.starling = Starling()
+            self.starling = Starling(mailboxes=self.mailboxes, submission=self.submission)
             # Registered first, so it runs last: after the test's own clients are closed.
             self.addCleanup(self._stop_per_test_daemon)
             self.starling.start()

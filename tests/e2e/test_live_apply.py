@@ -162,6 +162,7 @@ class LiveApply(CliMixin, DaemonTestCase):
         c.close()
 
         self.cli_ok("new-accepted-domain", domain)
+        self.cli_ok("new-mailbox", "--address", f"u@{domain}")  # Authoritative: recipients must exist
         c = self.connect()
         c.greeting()
         c.ehlo()
@@ -171,6 +172,7 @@ class LiveApply(CliMixin, DaemonTestCase):
         self.assertEqual(len(found), 1, f"not delivered to {domain}/u: {self.starling.delivered()}")
         c.close()
 
+        self.cli_ok("remove-mailbox", f"u@{domain}", "--yes")
         self.cli_ok("remove-accepted-domain", domain, "--yes")
         c = self.connect()
         c.greeting()

@@ -447,6 +447,7 @@ class Offline(CliMixin, DaemonTestCase):
         self.cli_ok("set-receive-connector", DEFAULT_CONNECTOR, "--fqdn", "offline.example.test",
                     "--offline")
         self.cli_ok("new-accepted-domain", domain, "--offline")
+        self.cli_ok("new-mailbox", "--address", f"u@{domain}", "--offline")
         (c,) = self.cli_json("get-receive-connector", "--offline")
         self.assertEqual(c["Fqdn"], "offline.example.test")
 

@@ -120,7 +120,7 @@ class SetupStarling(Starling):
     def setup(self):
         cmd = [starling_binary(), "setup", "--data-dir", str(self.data_dir),
                "--server-name", SERVER_NAME, "--fqdn", FQDN, "--listen", f"{HOST}:{self.port}",
-               "--accepted-domain", DOMAIN, *self.extra]
+               "--submission-listen", "none", "--accepted-domain", DOMAIN, *self.extra]
         r = subprocess.run(cmd, capture_output=True, timeout=60)
         self._log(b"$ " + " ".join(cmd).encode() + b"\n" + r.stdout + r.stderr)
         if r.returncode != 0:
@@ -190,7 +190,7 @@ class RolesCase(CliMixin, DaemonTestCase):
             (["remove-receive-connector", DEFAULT_CONNECTOR, "--yes"], SERVER),
             (["new-send-connector", "--name", tag, "--address-spaces", "*"], SERVER),
             (["new-accepted-domain", f"{tag}.example.net"], SERVER),
-            (["remove-accepted-domain", DOMAIN, "--yes"], SERVER),
+            (["remove-accepted-domain", f"{tag}.example.net", "--yes"], SERVER),
             (["new-role-assignment", "--role", ORG, "--user", U["none"]], ORG),
             (["remove-role-assignment", "--role", VIEW, "--user", U["view"], "--yes"], ORG),
         ]
