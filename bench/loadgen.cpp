@@ -1,10 +1,12 @@
 // starling-loadgen: an SMTP load generator for bench/compare. It drives one server with N
-// concurrent sessions (plain or STARTTLS) and prints accepted messages per second, or holds N
+// concurrent sessions (plain or STARTTLS, optionally authenticated with AUTH PLAIN) and prints
+// accepted messages per second, or authenticated sessions per second (--auth-only), or holds N
 // idle sessions open so the server's memory per connection can be measured.
 // Exposure: a client only; it connects to the one host it is given and needs no privileges.
 // It trusts any server certificate on purpose: it measures servers, it does not authenticate them.
 // RFCs: 5321 (EHLO, MAIL, RCPT, DATA, QUIT; one command, one reply, no PIPELINING), 3207 (STARTTLS),
-// 5322 (the generated message). Every reply code is checked; failures are counted and printed.
+// 4954 and 4616 (AUTH PLAIN with an initial response), 5322 (the generated message). Every reply
+// code is checked; failures are counted and printed.
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -17,6 +19,7 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <map>
@@ -48,6 +51,9 @@ struct Options {
   std::string helo = "client.test";
   std::string sni;
   int per_connection = 1;
+  std::string auth_user;      // AUTH PLAIN after the last EHLO when not empty
+  std::string auth_password;
+  bool auth_only = false;     // sessions of EHLO, STARTTLS, EHLO, AUTH, QUIT: no mail
   int idle = 0;
   int threads = 1;
   int timeout_seconds = 30;
@@ -95,6 +101,34 @@ class Tally {
 };
 
 std::string describe(const Reply& r) { return r.code == 0 ? r.text : "\"" + r.text + "\""; }
+
+// RFC 4648 §4 base64, with padding: what AUTH's initial response is encoded in (RFC 4954 §4).
+std::string base64(std::string_view in) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    std::uint32_t n = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) n |= static_cast<unsigned char>(in[i + 1]) << 8;
+    if (i + 2 < in.size()) n |= static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < in.size() ? kAlphabet[n & 63] : '=';
+  }
+  return out;
+}
+
+// The AUTH PLAIN command with its initial response: authorization identity empty (act as the
+// authenticated user), then the user and the password, NUL-separated (RFC 4616 §2).
+std::string auth_plain_command(const Options& o) {
+  std::string response;
+  response += '\0';
+  response += o.auth_user;
+  response += '\0';
+  response += o.auth_password;
+  return "AUTH PLAIN " + base64(response) + "\r\n";
+}
 
 // One client connection, plain until start_tls() succeeds. A watchdog timer closes the socket
 // when one operation takes longer than the timeout, so a stalled server fails the session
@@ -237,10 +271,21 @@ struct Context {
   asio::ssl::context& tls;
   const MessageTemplate& message;
   Tally& tally;
+  std::string auth_command;  // "AUTH PLAIN ...\r\n", built once; empty without --auth-plain
   std::atomic<long> message_ids{0};
 };
 
-// Connects, greets, and upgrades to TLS if asked. Returns the stage and reason on failure.
+// RFC 4954 §4: AUTH PLAIN after the last EHLO, when asked; 235 is success. Nothing is sent
+// without a user.
+awaitable<std::string> authenticate(Context& c, SmtpConnection& conn) {
+  if (c.options.auth_user.empty()) co_return "";
+  Reply r = co_await conn.command(c.auth_command);
+  if (r.code != 235) co_return "AUTH: " + describe(r);
+  co_return "";
+}
+
+// Connects, greets, upgrades to TLS and authenticates if asked. Returns the stage and reason on
+// failure.
 awaitable<std::string> open_session(Context& c, SmtpConnection& conn) {
   const Options& o = c.options;
   if (auto ec = co_await conn.connect(c.endpoints)) co_return "connect: " + ec.message();
@@ -249,13 +294,13 @@ awaitable<std::string> open_session(Context& c, SmtpConnection& conn) {
   const std::string ehlo = "EHLO " + o.helo + "\r\n";
   r = co_await conn.command(ehlo);
   if (r.code != 250) co_return "EHLO: " + describe(r);
-  if (!o.starttls) co_return "";
+  if (!o.starttls) co_return co_await authenticate(c, conn);
   r = co_await conn.command("STARTTLS\r\n");
   if (r.code != 220) co_return "STARTTLS: " + describe(r);
   if (auto error = co_await conn.start_tls(o.sni); !error.empty()) co_return "STARTTLS: " + error;
   r = co_await conn.command(ehlo);
   if (r.code != 250) co_return "EHLO after STARTTLS: " + describe(r);
-  co_return "";
+  co_return co_await authenticate(c, conn);
 }
 
 // Sends one message; returns the stage and reason on failure.
@@ -275,7 +320,8 @@ awaitable<std::string> send_message(Context& c, SmtpConnection& conn, std::strin
 }
 
 // One concurrent session: connection after connection until all messages are claimed.
-// A failure costs the message in hand and the connection, never the run.
+// A failure costs the message in hand and the connection, never the run. With --auth-only
+// each connection is one unit of work (a session that authenticated) and carries no mail.
 awaitable<void> drive_session(Context& c) {
   auto ex = co_await asio::this_coro::executor;
   std::string scratch;
@@ -289,7 +335,11 @@ awaitable<void> drive_session(Context& c) {
       continue;
     }
     bool healthy = true;
-    for (int sent_here = 0; claimed && sent_here < c.options.per_connection; ++sent_here) {
+    if (c.options.auth_only) {
+      c.tally.sent();
+      claimed = c.tally.claim();
+    }
+    for (int sent_here = 0; !c.options.auth_only && claimed && sent_here < c.options.per_connection; ++sent_here) {
       if (auto error = co_await send_message(c, conn, scratch); !error.empty()) {
         c.tally.failed_message(error.substr(0, error.find(':')), error.substr(error.find(':') + 2));
         healthy = false;
@@ -322,8 +372,9 @@ int run_load(const Options& o, Context& c) {
 
   c.tally.print_failures(stderr);
   long sent = c.tally.sent_count();
-  std::printf("loadgen: sent=%ld failed=%ld seconds=%.3f rate=%.1f\n", sent, c.tally.failed_count(), seconds,
-              seconds > 0 ? sent / seconds : 0.0);
+  // With --auth-only the unit is a session that authenticated: "sessions=" instead of "sent=".
+  std::printf("loadgen: %s=%ld failed=%ld seconds=%.3f rate=%.1f\n", o.auth_only ? "sessions" : "sent", sent,
+              c.tally.failed_count(), seconds, seconds > 0 ? sent / seconds : 0.0);
   return sent == o.messages && c.tally.failed_count() == 0 ? 0 : 1;
 }
 
@@ -414,12 +465,27 @@ int main(int argc, char** argv) {
   app.add_option("--sni", o.sni, "TLS server name to send (none by default)");
   app.add_option("--messages-per-connection", o.per_connection, "messages sent over one connection")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  std::string auth_plain;
+  auto* auth_option = app.add_option("--auth-plain", auth_plain,
+                                     "USER:PASSWORD: AUTH PLAIN after the last EHLO, 235 expected, before MAIL");
+  app.add_flag("--auth-only", o.auth_only,
+               "sessions without mail (EHLO, STARTTLS, EHLO, AUTH, QUIT); --messages counts sessions")
+      ->needs(auth_option);
   app.add_option("--idle", o.idle, "open N idle connections, hold them until stdin closes or SIGTERM")
       ->check(CLI::PositiveNumber);
   app.add_option("--threads", o.threads, "client threads")->capture_default_str()->check(CLI::Range(1, 64));
   app.add_option("--timeout", o.timeout_seconds, "seconds allowed for each network operation")
       ->capture_default_str()->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
+  if (!auth_plain.empty()) {
+    auto colon = auth_plain.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      std::fprintf(stderr, "loadgen: --auth-plain takes USER:PASSWORD\n");
+      return 2;
+    }
+    o.auth_user = auth_plain.substr(0, colon);
+    o.auth_password = auth_plain.substr(colon + 1);
+  }
 
   try {
     asio::ssl::context tls(asio::ssl::context::tls_client);
@@ -432,7 +498,7 @@ int main(int argc, char** argv) {
 
     MessageTemplate message(o);
     Tally tally(o.idle > 0 ? o.idle : o.messages);
-    Context c{o, endpoints, tls, message, tally};
+    Context c{o, endpoints, tls, message, tally, o.auth_user.empty() ? "" : auth_plain_command(o)};
     return o.idle > 0 ? run_idle(o, c) : run_load(o, c);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "loadgen: %s\n", e.what());

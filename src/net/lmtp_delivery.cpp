@@ -15,6 +15,7 @@
 #include <asio/write.hpp>
 
 #include "core/log.hpp"
+#include "net/deadline.hpp"
 #include "net/dispatcher.hpp"
 #include "smtp/command.hpp"
 
@@ -22,27 +23,6 @@ namespace starling::net {
 namespace {
 
 constexpr auto kUse = asio::experimental::as_tuple(asio::use_awaitable);
-
-// Cancels the socket's operations when `limit` passes; cancelled on destruction.
-template <typename Socket>
-class Deadline {
- public:
-  Deadline(Socket& socket, std::chrono::steady_clock::duration limit) : timer_(socket.get_executor()) {
-    timer_.expires_after(limit);
-    timer_.async_wait([&socket, expired = expired_](std::error_code ec) {
-      if (ec) return;
-      *expired = true;
-      std::error_code ignored;
-      socket.cancel(ignored);
-    });
-  }
-  ~Deadline() { timer_.cancel(); }
-  bool expired() const { return *expired_; }
-
- private:
-  asio::steady_timer timer_;
-  std::shared_ptr<bool> expired_ = std::make_shared<bool>(false);
-};
 
 struct Hooks {
   std::function<std::optional<smtp::OutboundMessage>()> next;  // the next transaction, if any

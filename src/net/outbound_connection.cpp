@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "core/log.hpp"
+#include "net/deadline.hpp"
 #include "core/names.hpp"
 #include "core/routing.hpp"
 #include "events/catalog.hpp"
@@ -29,27 +30,6 @@ int64_t now_unix() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-// Cancels the socket's operations when `limit` passes; cancelled on destruction.
-class Deadline {
- public:
-  Deadline(asio::ip::tcp::socket& socket, std::chrono::steady_clock::duration limit)
-      : timer_(socket.get_executor()) {
-    timer_.expires_after(limit);
-    timer_.async_wait([&socket, expired = expired_](std::error_code ec) {
-      if (ec) return;
-      *expired = true;
-      std::error_code ignored;
-      socket.cancel(ignored);
-    });
-  }
-  ~Deadline() { timer_.cancel(); }
-  bool expired() const { return *expired_; }
-
- private:
-  asio::steady_timer timer_;
-  std::shared_ptr<bool> expired_ = std::make_shared<bool>(false);
-};
 
 struct SslFree {
   void operator()(SSL* s) const { SSL_free(s); }

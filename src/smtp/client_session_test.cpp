@@ -30,6 +30,8 @@
 
 #include <gtest/gtest.h>
 
+#include "testing/unescape.hpp"
+
 #include "smtp/data_reader.hpp"
 
 #include <filesystem>
@@ -39,18 +41,7 @@
 namespace starling::smtp {
 namespace {
 
-std::string unescape(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size()) {
-      char n = s[++i];
-      out += n == 'r' ? '\r' : n == 'n' ? '\n' : n == 't' ? '\t' : n;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
+using testing::unescape;
 
 ClientConfig default_config() {
   ClientConfig c;
@@ -282,7 +273,7 @@ bool play(const Transcript& t, const std::string& how, bool lock_step, NextPiece
   return true;
 }
 
-class ClientTranscriptTest : public testing::TestWithParam<std::string> {};
+class ClientTranscriptTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ClientTranscriptTest, SameResultWholeByteByByteRandomSplitsAndLockStep) {
   Transcript t = load(std::filesystem::path(STARLING_CLIENT_TRANSCRIPTS_DIR) / GetParam());
@@ -307,7 +298,7 @@ std::vector<std::string> transcript_names() {
 }
 
 INSTANTIATE_TEST_SUITE_P(ClientTranscripts, ClientTranscriptTest,
-                         testing::ValuesIn(transcript_names()), [](const auto& info) {
+                         ::testing::ValuesIn(transcript_names()), [](const auto& info) {
                            std::string n = info.param.substr(0, info.param.size() - 4);
                            for (char& c : n) {
                              if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
@@ -354,10 +345,10 @@ TEST(DotStuff, ReadBackByTheStrictDataReader) {
     std::string wire = dot_stuff(in) + "NEXT COMMAND\r\n";
     DataReader reader(DataLimits{});
     size_t used = reader.consume(wire);
-    ASSERT_TRUE(reader.done()) << testing::PrintToString(in);
-    EXPECT_EQ(reader.problem(), DataReader::Problem::kNone) << testing::PrintToString(in);
-    EXPECT_EQ(reader.content(), normalize_line_ends(in)) << testing::PrintToString(in);
-    EXPECT_EQ(wire.substr(used), "NEXT COMMAND\r\n") << testing::PrintToString(in);
+    ASSERT_TRUE(reader.done()) << ::testing::PrintToString(in);
+    EXPECT_EQ(reader.problem(), DataReader::Problem::kNone) << ::testing::PrintToString(in);
+    EXPECT_EQ(reader.content(), normalize_line_ends(in)) << ::testing::PrintToString(in);
+    EXPECT_EQ(wire.substr(used), "NEXT COMMAND\r\n") << ::testing::PrintToString(in);
   }
 }
 

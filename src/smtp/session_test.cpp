@@ -28,6 +28,8 @@
 
 #include <gtest/gtest.h>
 
+#include "testing/unescape.hpp"
+
 #include <filesystem>
 #include <map>
 #include <fstream>
@@ -37,18 +39,7 @@
 namespace starling::smtp {
 namespace {
 
-std::string unescape(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size()) {
-      char n = s[++i];
-      out += n == 'r' ? '\r' : n == 'n' ? '\n' : n == 't' ? '\t' : n;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
+using testing::unescape;
 
 SessionConfig default_config() {
   SessionConfig c;
@@ -246,7 +237,7 @@ Outcome play(const Transcript& t, NextPiece next_piece) {
   return r;
 }
 
-class TranscriptTest : public testing::TestWithParam<std::string> {};
+class TranscriptTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TranscriptTest, SameResultWholeByteByByteAndRandomSplits) {
   Transcript t = load(std::filesystem::path(STARLING_TRANSCRIPTS_DIR) / GetParam());
@@ -274,7 +265,7 @@ std::vector<std::string> transcript_names() {
   return names;
 }
 
-INSTANTIATE_TEST_SUITE_P(Transcripts, TranscriptTest, testing::ValuesIn(transcript_names()),
+INSTANTIATE_TEST_SUITE_P(Transcripts, TranscriptTest, ::testing::ValuesIn(transcript_names()),
                          [](const auto& info) {
                            std::string n = info.param.substr(0, info.param.size() - 4);
                            for (char& c : n) if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
