@@ -51,8 +51,28 @@ void Dispatcher::configure(std::shared_ptr<const OutboundConfig> config) {
   asio::post(io_, [this, config = std::move(config)]() mutable { on_configure(std::move(config)); });
 }
 
+// Both entry points from other threads coalesce: work that arrives while a hand-over is already
+// posted joins it, so a busy queue wakes the delivery thread once per batch, not per message.
 void Dispatcher::submit(queue::QueuedMessage message) {
-  asio::post(io_, [this, m = std::move(message)]() mutable { on_submit(std::move(m)); });
+  bool post = false;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    post = inbox_.empty();
+    inbox_.push_back(std::move(message));
+  }
+  if (post) asio::post(io_, [this] { drain_inbox(); });
+}
+
+void Dispatcher::drain_inbox() {
+  std::vector<queue::QueuedMessage> messages;
+  std::vector<std::pair<std::string, std::vector<std::string>>> delivered;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    messages.swap(inbox_);
+    delivered.swap(delivered_);
+  }
+  for (auto& m : messages) on_submit(std::move(m));
+  for (auto& [id, addresses] : delivered) on_local_delivered(id, addresses);
 }
 
 void Dispatcher::local_result(const queue::QueuedMessage& message, const Result<void>& result) {
@@ -60,7 +80,17 @@ void Dispatcher::local_result(const queue::QueuedMessage& message, const Result<
     log_line("delivery: " + message.id + " deferred: " + result.error());
     return;  // the mailbox agent retries on its own
   }
-  asio::post(io_, [this, id = message.id, addresses = message.envelope.recipients] {
+  bool post = false;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    post = inbox_.empty() && delivered_.empty();
+    delivered_.emplace_back(message.id, message.envelope.recipients);
+  }
+  if (post) asio::post(io_, [this] { drain_inbox(); });
+}
+
+void Dispatcher::on_local_delivered(const std::string& id, const std::vector<std::string>& addresses) {
+  {
     auto it = messages_.find(id);
     auto jobs = local_inflight_.find(id);
     if (it == messages_.end() || jobs == local_inflight_.end()) return;
@@ -72,7 +102,7 @@ void Dispatcher::local_result(const queue::QueuedMessage& message, const Result<
     if (jobs->second.empty()) local_inflight_.erase(jobs);
     std::vector<smtp::Reply> replies(copies.size(), smtp::make_reply(250, "2.0.0", "delivered to the mailbox"));
     local_done(it->second, copies, replies, "");
-  });
+  }
 }
 
 void Dispatcher::local_done(const MessagePtr& m, const std::vector<LocalCopy>& copies,

@@ -24,6 +24,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -117,6 +118,8 @@ class Dispatcher {
   };
 
   void on_configure(std::shared_ptr<const OutboundConfig> config);
+  void drain_inbox();
+  void on_local_delivered(const std::string& id, const std::vector<std::string>& addresses);
   void on_submit(queue::QueuedMessage message);
   void route(const MessagePtr& m);
   void schedule_hop(Hop& hop);
@@ -164,6 +167,10 @@ class Dispatcher {
   std::set<asio::ip::tcp::socket*> sockets_;
   std::unique_ptr<Resolver> system_resolver_, external_resolver_;
   std::vector<std::string> external_servers_;
+  // Hand-overs from the queue's writer and the mailbox agent, drained on the delivery thread.
+  std::mutex inbox_mutex_;
+  std::vector<queue::QueuedMessage> inbox_;
+  std::vector<std::pair<std::string, std::vector<std::string>>> delivered_;
   asio::steady_timer tick_timer_;
   std::unique_ptr<asio::steady_timer> stop_timer_;
   std::mt19937 rng_{std::random_device{}()};
