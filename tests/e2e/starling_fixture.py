@@ -568,3 +568,27 @@ def unfolded_headers(message_bytes):
 
 def unique_token(prefix="tok"):
     return f"{prefix}-{os.getpid()}-{time.monotonic_ns()}-{random.randrange(1 << 30):08x}"
+
+
+class Background:
+    """Runs fn in a thread; join() re-raises what it raised (assertions included)."""
+
+    def __init__(self, fn, *args):
+        self.error = None
+        self.result = None
+        self.thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self.thread.start()
+
+    def _run(self, fn, args):
+        try:
+            self.result = fn(*args)
+        except BaseException as e:  # noqa: B036 - handed to the test thread
+            self.error = e
+
+    def join(self, timeout=90):
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise AssertionError(f"background task still running after {timeout} s")
+        if self.error is not None:
+            raise self.error
+        return self.result

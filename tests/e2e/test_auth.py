@@ -22,13 +22,12 @@ import re
 import smtplib
 import string
 import subprocess
-import threading
 import time
 import unittest
 
 from peers import Sink
 from starling_cli import RecipientMixin, auth_plain_blob, b64, run_starling, secret_forms
-from starling_fixture import (HOST, DaemonTestCase, RawClient, tls_client_context,
+from starling_fixture import (Background, HOST, DaemonTestCase, RawClient, tls_client_context,
                               unfolded_headers, unique_token)
 
 TARPIT = 5.0          # the default TarpitInterval
@@ -50,30 +49,6 @@ def password(tag):
 def swaks_has_tls():
     r = subprocess.run(["swaks", "--support"], capture_output=True, text=True)
     return "=== TLS supported" in (r.stdout + r.stderr)
-
-
-class Background:
-    """Runs fn in a thread; join() re-raises what it raised (assertions included)."""
-
-    def __init__(self, fn, *args):
-        self.error = None
-        self.result = None
-        self.thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
-        self.thread.start()
-
-    def _run(self, fn, args):
-        try:
-            self.result = fn(*args)
-        except BaseException as e:  # noqa: B036 - handed to the test thread
-            self.error = e
-
-    def join(self, timeout=90):
-        self.thread.join(timeout)
-        if self.thread.is_alive():
-            raise AssertionError(f"background task still running after {timeout} s")
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 class AuthCase(DaemonTestCase, RecipientMixin):

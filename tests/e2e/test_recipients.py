@@ -15,13 +15,12 @@ Each test has its own daemon (starting one takes half a second); next hops are a
 """
 
 import json
-import threading
 import time
 import unittest
 
 from peers import Sink
 from starling_cli import RecipientMixin, run_starling, describe
-from starling_fixture import (HOST, SERVER_NAME, DaemonTestCase, RawClient, free_port,
+from starling_fixture import (Background, HOST, SERVER_NAME, DaemonTestCase, RawClient, free_port,
                               unfolded_headers, unique_token)
 
 TARPIT = 5.0          # the default TarpitInterval
@@ -29,30 +28,6 @@ TARPIT_MIN = 4.0      # what a tarpitted reply must at least take (timer slack)
 PROMPT = 3.0          # what an untarpitted reply (or a whole short transaction) may take
 DELIVERY_WAIT = 20.0
 SENDER = "sender@client.test"
-
-
-class Background:
-    """Runs fn in a thread; join() re-raises what it raised (assertions included)."""
-
-    def __init__(self, fn):
-        self.error = None
-        self.result = None
-        self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
-        self.thread.start()
-
-    def _run(self, fn):
-        try:
-            self.result = fn()
-        except BaseException as e:  # noqa: B036 - handed to the test thread
-            self.error = e
-
-    def join(self, timeout=60):
-        self.thread.join(timeout)
-        if self.thread.is_alive():
-            raise AssertionError(f"background task still running after {timeout} s")
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 def header_values(data, name):
