@@ -21,6 +21,7 @@ struct SetupOptions {
   std::string submission_listen = "0.0.0.0:587";  // the "Client <server>" connector; "none": no such connector
   std::vector<std::string> mailboxes;         // more mailboxes to create (addresses at accepted domains)
   std::string admin_group = "starling-admins";
+  std::string service_user = "starling";    // starlingd started as root runs as this user (created if missing)
   std::string mode = "hub";
 };
 

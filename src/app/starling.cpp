@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
                   "IP:PORT of the client connector 'Client <server>' (default 0.0.0.0:587; none: no client connector)");
   cmd->add_option("--mailbox", setup.mailboxes, "also create this mailbox (repeatable; an address at an accepted domain)");
   cmd->add_option("--admin-group", setup.admin_group, "Unix group of local administrators");
+  cmd->add_option("--user", setup.service_user, "the unprivileged user starlingd runs as (created if missing)");
   cmd->add_option("--mode", setup.mode, "hub or edge")->check(CLI::IsMember({"hub", "edge"}));
 
   try {

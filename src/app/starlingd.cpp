@@ -20,6 +20,8 @@
 #include <iostream>
 #include <thread>
 
+#include "app/daemon_options.hpp"
+#include "app/management.hpp"
 #include "core/log.hpp"
 #include "delivery/maildir.hpp"
 #include "diag/evaluation.hpp"
@@ -37,118 +39,9 @@ using namespace starling;
 
 namespace {
 
-// Management runs on a thread of its own, with its own store connection, so that a slow command
-// (generating an RSA key) never holds up SMTP sessions. After a change it re-reads the store and
-// hands the new runtime to the io thread: changes apply without a restart.
-class Management {
- public:
-  Management(const fs::path& dir, asio::io_context& io, net::Server& server, tls::ContextCache& contexts,
-             net::Dispatcher& dispatcher)
-      : dir_(dir), io_(io), server_(server), contexts_(contexts), dispatcher_(dispatcher) {}
-
-  Result<void> open() {
-    auto store = store::Store::open(dir_ / "starling.db");
-    if (!store) return std::move(store).take_error();
-    store_ = std::move(*store);
-    events_ = std::make_unique<events::EventLog>(store_.get());
-    return {};
-  }
-
-  void handle(std::string line, net::PeerCredentials peer, std::function<void(std::string)> reply) {
-    asio::post(pool_, [this, line = std::move(line), peer, reply = std::move(reply)] {
-      mgmt::Reply r;
-      try {
-        r = run(line, peer);
-      } catch (const std::exception& e) {  // the edge: a bug in one command must not stop the server
-        log_line(std::string("starlingd: management command failed: ") + e.what());
-        r = mgmt::failure(mgmt::kExitFailed, std::string("internal error: ") + e.what());
-      }
-      reply(mgmt::encode_reply(r));
-    });
-  }
-
-  // Evaluates every TLS connector and logs 12014/12016/12018/12020: at start, after every
-  // change, and periodically while the daemon runs (repeats are suppressed for an hour unless
-  // the configuration changed).
-  void evaluate_soon() {
-    asio::post(pool_, [this] {
-      auto runtime = net::load_runtime(*store_, contexts_);
-      if (runtime) report(*runtime);
-    });
-  }
-
-  // Event 12040 for a failed SMTP AUTH, on the management thread (the EventLog's own). One per
-  // connector, address and user an hour; the server log has every one.
-  void auth_failed(net::AuthFailure f) {
-    asio::post(pool_, [this, f = std::move(f)] {
-      events_->log(events::kSmtpAuthenticationFailed,
-                   "auth:" + f.connector + ":" + f.client_ip + ":" + f.user,
-                   {{"Connector", f.connector}, {"ClientIp", f.client_ip}, {"User", f.user}});
-    });
-  }
-
-  void stop() { pool_.join(); }
-
- private:
-  mgmt::Reply run(const std::string& line, net::PeerCredentials peer) {
-    auto request = mgmt::decode_request(line);
-    if (!request) return mgmt::failure(mgmt::kExitUsage, request.error());
-    auto settings = store_->server_settings();
-    if (!settings) return mgmt::failure(mgmt::kExitFailed, settings.error());
-    mgmt::Context ctx{*store_, *settings, mgmt::caller_from_credentials(peer.uid, peer.gid, settings->admin_group),
-                      events_.get()};
-    mgmt::Reply reply = mgmt::execute(ctx, *request);
-    if (!reply.change.empty() && reply.reconfigures) apply_change(reply.change);
-    return reply;
-  }
-
-  void apply_change(const std::string& change) {
-    auto runtime = net::load_runtime(*store_, contexts_);
-    if (!runtime) {
-      log_line("starlingd: the change is stored but cannot be applied: " + runtime.error());
-      return;
-    }
-    for (const auto& w : runtime->warnings) log_line("starlingd: warning: " + w);
-    auto shared = std::make_shared<net::Runtime>(std::move(*runtime));
-    dispatcher_.configure(shared->outbound);
-    asio::post(io_, [this, shared] {
-      for (const auto& f : server_.apply(*shared)) log_line("starlingd: " + f);
-    });
-    events_->log(events::kConfigurationUpdated, "configuration", {{"Change", change}}, shared->generation);
-    report(*shared);
-  }
-
-  void report(const net::Runtime& rt) {
-    for (const auto& v : rt.verdicts) {
-      std::string key = v.kind + ":" + v.name;
-      if (!v.selection.chosen) {
-        events_->log(events::kStartTlsCertificateNotFound, key, diag::not_found_fields(v), rt.generation);
-        missing_.insert(key);
-        continue;
-      }
-      if (missing_.erase(key)) {
-        events_->record(events::kStartTlsCertificateRestored, key, diag::chosen_fields(v));
-      }
-      if (v.selection.expired) {
-        events_->log(events::kStartTlsCertificateExpired, key, diag::chosen_fields(v), rt.generation);
-      } else if (v.selection.expires_soon) {
-        events_->log(events::kStartTlsCertificateExpiresSoon, key, diag::chosen_fields(v), rt.generation);
-      }
-    }
-  }
-
-  fs::path dir_;
-  asio::io_context& io_;
-  net::Server& server_;
-  tls::ContextCache& contexts_;
-  net::Dispatcher& dispatcher_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<events::EventLog> events_;
-  std::set<std::string> missing_;  // connectors under 12014, to say when it clears
-  asio::thread_pool pool_{1};
-};
-
-int run(const fs::path& dir, std::chrono::milliseconds grace) {
+int run(const app::DaemonOptions& options) {
+  const fs::path& dir = options.data_dir;
+  auto grace = std::chrono::milliseconds(static_cast<int64_t>(options.shutdown_grace_seconds * 1000));
   auto store = store::Store::open(dir / "starling.db");
   if (!store) {
     log_line("starlingd: " + store.error());
@@ -212,11 +105,12 @@ int run(const fs::path& dir, std::chrono::milliseconds grace) {
 
   asio::io_context io(1);
   net::Server server(io, **spool);
+  server.set_receive_memory_limit(options.receive_memory_mib << 20);
   if (auto started = server.start(std::move(*runtime)); !started) {
     log_line("starlingd: " + started.error());
     return 1;
   }
-  Management management(dir, io, server, contexts, dispatcher);
+  app::Management management(dir, io, server, contexts, dispatcher);
   if (auto opened = management.open(); !opened) {
     log_line("starlingd: " + opened.error());
     return 1;
@@ -274,19 +168,13 @@ int run(const fs::path& dir, std::chrono::milliseconds grace) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"starlingd: the Starling SMTP transport server"};
-  std::string dir;
-  double grace_seconds = 5;
-  app.add_option("--data-dir", dir, "data directory made by 'starling setup'")
-      ->envname("STARLING_DATA_DIR")
-      ->required();
-  app.add_option("--shutdown-grace", grace_seconds,
-                 "seconds sessions in flight may take to finish when stopping")
-      ->check(CLI::Range(0.0, 3600.0));
+  CLI::App app;
+  app::DaemonOptions options;
+  app::add_daemon_options(app, options);
   CLI11_PARSE(app, argc, argv);
   std::signal(SIGPIPE, SIG_IGN);
   try {
-    return run(dir, std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000)));
+    return run(options);
   } catch (const std::exception& e) {
     log_line(std::string("starlingd: fatal: ") + e.what());
     return 1;

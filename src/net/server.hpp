@@ -54,6 +54,10 @@ class Server {
   // Graceful stop; `done` runs on the io_context when every connection has closed.
   void stop(std::chrono::milliseconds grace, std::function<void()> done);
 
+  // Bytes of message content that sessions receiving may hold, all together; past it new data
+  // gets 452 4.3.1. 0: automatic (a quarter of physical memory, at most 1 GiB).
+  void set_receive_memory_limit(uint64_t bytes) { receive_memory_limit_ = bytes; }
+
   // Connection bookkeeping (used by Connection).
   void connection_closed(Connection* c);
   queue::Spool& spool() { return spool_; }
@@ -99,6 +103,7 @@ class Server {
   std::set<Connection*> connections_;
   std::map<std::string, Counters> counters_;  // by connector name
   bool stopping_ = false;
+  uint64_t receive_memory_limit_ = 0;
   std::function<void()> on_stopped_;
   std::unique_ptr<asio::steady_timer> grace_timer_;
   struct AuthFailures {
