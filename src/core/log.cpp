@@ -1,20 +1,45 @@
 #include "core/log.hpp"
 
+#include <sys/stat.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <mutex>
 #include <string>
 
 namespace starling {
+namespace {
 
-void log_line(std::string_view text) {
+// True when stderr is the stream journald gave us (sd_journal_stream_fd / systemd.exec(5)).
+bool stderr_is_journal() {
+  const char* env = std::getenv("JOURNAL_STREAM");
+  if (!env) return false;
+  struct stat st {};
+  if (::fstat(2, &st) != 0) return false;
+  unsigned long long dev = 0, ino = 0;
+  if (std::sscanf(env, "%llu:%llu", &dev, &ino) != 2) return false;
+  return dev == static_cast<unsigned long long>(st.st_dev) && ino == static_cast<unsigned long long>(st.st_ino);
+}
+
+}  // namespace
+
+void log_line(LogLevel level, std::string_view text) {
+  static const bool journal = stderr_is_journal();
   static std::mutex mutex;
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  std::string line = std::string(stamp) + " " + std::string(text) + "\n";
+  std::string line;
+  if (journal) {
+    line = "<" + std::to_string(static_cast<int>(level)) + ">";
+  } else {
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ ", &tm);
+    line = stamp;
+  }
+  line.append(text);
+  line += '\n';
   std::lock_guard lock(mutex);
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
