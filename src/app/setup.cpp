@@ -1,15 +1,21 @@
 #include "app/setup.hpp"
 
 #include <arpa/inet.h>
-#include <grp.h>
 #include <netdb.h>
+#include <pwd.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 #include <cstring>
 #include <set>
 
+#include "app/daemon_options.hpp"
+#include "app/privileges.hpp"
 #include "core/directory.hpp"
 #include "core/names.hpp"
 #include "mgmt/connectors.hpp"
@@ -48,6 +54,48 @@ std::string default_accepted_domain(const std::string& fqdn) {
   size_t dot = fqdn.find('.');
   // A single-label FQDN has no parent domain: accept mail for the name itself.
   return dot == std::string::npos ? fqdn : fqdn.substr(dot + 1);
+}
+
+// The service user's ids. Run as root, setup creates the user when missing (a system user with
+// a group of its own, no login shell, home the default data directory, not created); run as
+// anyone else, it only checks the name: starlingd started by that user runs as itself.
+Result<std::optional<ServiceUser>> prepare_service_user(const std::string& name) {
+  // useradd's own rule (a letter or '_', then letters, digits, '_' or '-'), lower case only.
+  bool valid = !name.empty() && name.size() <= 32 && (std::islower(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
+               std::all_of(name.begin(), name.end(), [](char c) {
+                 return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+                        c == '_' || c == '-';
+               });
+  if (!valid) return make_error("--user '" + name + "': not a user name (lower-case letters, digits, '_', '-')");
+  if (::geteuid() != 0) return std::optional<ServiceUser>();
+  if (!::getpwnam(name.c_str())) {
+    std::string home = kDefaultDataDir;
+    const char* argv[] = {"useradd", "--system", "--user-group", "--no-create-home", "--home-dir", home.c_str(),
+                          "--shell", "/usr/sbin/nologin", "--comment", "Starling mail transport", name.c_str(),
+                          nullptr};
+    pid_t pid = 0;
+    int status = 0;
+    bool spawned = ::posix_spawnp(&pid, "useradd", nullptr, nullptr, const_cast<char* const*>(argv), environ) == 0 &&
+                   ::waitpid(pid, &status, 0) == pid;
+    // A second setup running at the same time may have created it first: what counts is that it exists.
+    if (!::getpwnam(name.c_str())) {
+      return make_error("cannot create the service user '" + name + "' (useradd " +
+                        (spawned ? "exited with " + std::to_string(WEXITSTATUS(status)) : std::string("did not run")) + ")");
+    }
+  }
+  passwd* pw = ::getpwnam(name.c_str());
+  if (pw->pw_uid == 0) return make_error("--user '" + name + "' is root: name an unprivileged user");
+  return std::optional<ServiceUser>(ServiceUser{name, pw->pw_uid, pw->pw_gid});
+}
+
+// What starlingd writes becomes the service user's; the store (with every private key) is the
+// user's alone.
+Result<void> give_to(const fs::path& path, const std::optional<ServiceUser>& user, mode_t mode) {
+  if (user && ::chown(path.c_str(), user->uid, user->gid) != 0) {
+    return make_error("cannot give " + path.string() + " to " + user->name + ": " + std::strerror(errno));
+  }
+  if (::chmod(path.c_str(), mode) != 0) return make_error("cannot chmod " + path.string() + ": " + std::strerror(errno));
+  return {};
 }
 
 }  // namespace
@@ -99,6 +147,8 @@ Result<std::string> run_setup(SetupOptions o) {
     if (!core::is_valid_hostname(d)) return make_error("--accepted-domain '" + d + "': not a valid domain");
   }
   if (o.mode != "hub" && o.mode != "edge") return make_error("--mode must be hub or edge");
+  auto service_user = prepare_service_user(o.service_user);
+  if (!service_user) return std::move(service_user).take_error();
 
   core::ReceiveConnector c;
   c.name = "Default " + o.server_name;
@@ -106,7 +156,7 @@ Result<std::string> run_setup(SetupOptions o) {
   c.auth_mechanism = core::kAuthTls;
   c.permission_groups = {"AnonymousUsers", "ExchangeServers"};
   std::vector<core::ReceiveConnector> connectors{c};
-  // The client connector Exchange creates (EXCHANGE-MODEL §9): submission by authenticated
+  // The client connector Exchange creates (docs/mailbox-delivery.md): submission by authenticated
   // users, AUTH only after STARTTLS (RFC 6409 port 587, RFC 4954).
   if (!core::iequals(o.submission_listen, "none")) {
     auto b = parse_listen(o.submission_listen, "--submission-listen");
@@ -148,7 +198,7 @@ Result<std::string> run_setup(SetupOptions o) {
   if (ec) return make_error("cannot create " + o.data_dir.string() + ": " + ec.message());
   // Others may pass through (to reach control.sock, where starlingd authorizes each request)
   // but not list: the store, queue and mailboxes have their own, private modes.
-  ::chmod(o.data_dir.c_str(), 0711);
+  if (auto r = give_to(o.data_dir, *service_user, 0711); !r) return std::move(r).take_error();
 
   auto cert = tls::generate_self_signed({o.server_name, {o.server_name, o.fqdn}});
   if (!cert) return std::move(cert).take_error();
@@ -188,6 +238,7 @@ Result<std::string> run_setup(SetupOptions o) {
     }
     if (r) r = s.add_certificate(sc);
     if (r) r = s.set_setting("default_smtp_certificate", sc.thumbprint);
+    if (r) r = s.set_setting(kServiceUserSetting, o.service_user);
     if (r) {
       try {
         s.db().exec("PRAGMA wal_checkpoint(TRUNCATE)");
@@ -202,18 +253,16 @@ Result<std::string> run_setup(SetupOptions o) {
   }
   fs::remove(fs::path(tmp.string() + "-wal"), ec);
   fs::remove(fs::path(tmp.string() + "-shm"), ec);
-  // Local administrators are root and the admin group: when the group exists, it owns the
-  // store (0660) and the directory (0771, for SQLite's -wal and -shm files), so its members
-  // can use --offline. Others may only pass through the directory, to reach control.sock.
-  if (group* g = getgrnam(o.admin_group.c_str())) {
-    if (::chown(tmp.c_str(), static_cast<uid_t>(-1), g->gr_gid) == 0) ::chmod(tmp.c_str(), 0660);
-    if (::chown(o.data_dir.c_str(), static_cast<uid_t>(-1), g->gr_gid) == 0) ::chmod(o.data_dir.c_str(), 0771);
+  if (auto given = give_to(tmp, *service_user, 0600); !given) {
+    fs::remove(tmp, ec);
+    return std::move(given).take_error();
   }
   fs::rename(tmp, db, ec);
   if (ec) return make_error("cannot move the store into place: " + ec.message());
   for (const char* sub : {"queue", "mailboxes"}) {
     fs::create_directories(o.data_dir / sub, ec);
-    ::chmod((o.data_dir / sub).c_str(), 0700);
+    if (ec) return make_error("cannot create " + (o.data_dir / sub).string() + ": " + ec.message());
+    if (auto r = give_to(o.data_dir / sub, *service_user, 0700); !r) return std::move(r).take_error();
   }
 
   std::string listen;
@@ -234,7 +283,10 @@ Result<std::string> run_setup(SetupOptions o) {
          "  Accepted domains:  " + domains + " (default " + o.accepted_domains.front() + ")\n" +
          "  Mailboxes:         " + boxes + "\n" +
          "  Certificate:       " + props->thumbprint + " CN=" + o.server_name +
-         ", services SMTP (self-signed, default SMTP certificate)\n";
+         ", services SMTP (self-signed, default SMTP certificate)\n" +
+         "  Service user:      " + o.service_user +
+         (*service_user ? " (starlingd started as root runs as this user)\n"
+                        : " (starlingd runs as the user who starts it unless started as root)\n");
 }
 
 }  // namespace starling::app

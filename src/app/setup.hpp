@@ -21,7 +21,9 @@ struct SetupOptions {
   std::string submission_listen = "0.0.0.0:587";  // the "Client <server>" connector; "none": no such connector
   std::vector<std::string> mailboxes;         // more mailboxes to create (addresses at accepted domains)
   std::string admin_group = "starling-admins";
-  std::string service_user = "starling";    // starlingd started as root runs as this user (created if missing)
+  // starlingd started as root runs as this user. Setup run as root creates it when missing and
+  // gives it the data directory and the store (0600); the name is kept in the store.
+  std::string service_user = "starling";
   std::string mode = "hub";
 };
 

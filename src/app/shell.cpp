@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <set>
+#include <optional>
 #include <sstream>
 
 #include "app/format.hpp"
@@ -27,22 +27,6 @@ namespace starling::app {
 namespace {
 
 using mgmt::Json;
-
-// Options that are switches: they take a value only when it is literally true or false.
-const std::set<std::string> kSwitches{"yes", "force", "offline", "exportable", "privatekeyexportable",
-                                      "binary", "binaryencoded", "trustedroot", "probe", "help", "makedefault"};
-
-struct ShellOptions {
-  mgmt::Request request;
-  std::string data_dir;
-  std::string format;  // table, list, json; empty: table
-  std::vector<std::string> properties;
-  bool offline = false;
-  bool help = false;
-  std::string file;           // import source, export/request destination
-  std::string password_file;
-  std::string credential_file;  // --authentication-credential-file: a path, or "-" to ask
-};
 
 Result<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -115,17 +99,22 @@ Result<mgmt::Credential> read_credential(const std::string& path, bool interacti
   return credential;
 }
 
-// A mailbox password from the caller's file, or asked twice at the terminal for "-". Like the
-// credential, it goes to starlingd in the request (which keeps only its hash) and nowhere else.
-Result<std::string> read_mailbox_password(const std::string& path, bool interactive) {
+// A password from the caller's file (its first line, read with the caller's rights), or asked at
+// the terminal for "-" (twice when it sets a new one). It goes to starlingd in the request and
+// nowhere else: a mailbox's is kept only as a hash.
+Result<std::string> read_password(const std::string& path, bool interactive, bool new_password) {
   if (path == "-") {
     if (!interactive) return make_error("--password-file -: there is no terminal to ask on; give a file");
     auto password = prompt("Password: ", true);
     if (!password) return std::move(password).take_error();
-    auto again = prompt("Password again: ", true);
-    if (!again) return std::move(again).take_error();
-    if (*password != *again) return make_error("the passwords differ; nothing changed");
-    if (password->empty()) return make_error("an empty password; to remove it give an empty file (--password-file /dev/null)");
+    if (new_password) {
+      auto again = prompt("Password again: ", true);
+      if (!again) return std::move(again).take_error();
+      if (*password != *again) return make_error("the passwords differ; nothing changed");
+    }
+    if (new_password && password->empty()) {
+      return make_error("an empty password; to remove a mailbox's, give an empty file (--password-file /dev/null)");
+    }
     return *password;
   }
   auto bytes = read_file(path);
@@ -143,132 +132,54 @@ bool is_mailbox_command(const std::string& command) {
   return command == "new-mailbox" || command == "set-mailbox";
 }
 
-Result<ShellOptions> parse(int argc, char** argv) {
-  ShellOptions o;
-  std::string command = mgmt::canonical_command(argv[1]);
-  if (command.empty()) {
-    std::string known;
-    for (const auto& c : mgmt::command_names()) known += " " + c;
-    return make_error("unknown command '" + std::string(argv[1]) + "'; commands: setup" + known);
-  }
-  o.request.command = command;
-  Json& args = o.request.args;
-  for (int i = 2; i < argc; ++i) {
-    std::string token = argv[i];
-    if (token.size() < 2 || token[0] != '-') {
-      if (args.contains("identity")) return make_error("unexpected argument '" + token + "'");
-      args["identity"] = token;
-      continue;
-    }
-    std::string name = token.substr(token[1] == '-' ? 2 : 1);
-    std::optional<std::string> value;
-    if (size_t eq = name.find_first_of("=:"); eq != std::string::npos) {  // --x=v, -Confirm:$false
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    std::string key = mgmt::option_key(name);
-    if (!value) {
-      bool is_switch = kSwitches.contains(key);
-      bool next_is_value = i + 1 < argc && !(argv[i + 1][0] == '-' && argv[i + 1][1] != 0);
-      if (next_is_value && is_switch) {
-        auto b = mgmt::parse_bool(name, argv[i + 1]);
-        next_is_value = b.ok();
-      }
-      if (next_is_value) {
-        value = argv[++i];
-      } else if (is_switch) {
-        value = "true";
-      } else {
-        return make_error("option --" + name + " needs a value");
-      }
-    }
-    // Options the shell handles itself.
-    if (key == "datadir") { o.data_dir = *value; continue; }
-    if (key == "format") { o.format = core::to_lower(*value); continue; }
-    if (key == "property") {
-      for (const auto& p : mgmt::as_list(*value)) o.properties.push_back(p);
-      continue;
-    }
-    if (key == "offline") { o.offline = *mgmt::parse_bool(name, *value); continue; }
-    if (key == "help") { o.help = true; continue; }
-    if (key == "yes" || key == "force") {
-      auto b = mgmt::parse_bool(name, *value);
-      if (!b) return std::move(b).take_error();
-      (key == "yes" ? o.request.yes : o.request.force) = *b;
-      continue;
-    }
-    if (key == "confirm") {  // PowerShell's -Confirm:$false is --yes
-      auto b = mgmt::parse_bool(name, *value);
-      if (!b) return std::move(b).take_error();
-      o.request.yes = !*b;
-      continue;
-    }
-    if (key == "passwordfile") { o.password_file = *value; continue; }
-    if (key == "password" && is_mailbox_command(command)) return make_error(std::string(mgmt::kPasswordOnCommandLine));
-    // The credential never comes from the command line (values.hpp says why): refused here,
-    // before it is sent anywhere, and by starlingd too.
-    if (key == "authenticationcredential") return make_error(std::string(mgmt::kCredentialOnCommandLine));
-    if (key == "authenticationcredentialfile") { o.credential_file = *value; continue; }
-    if (key == "file" || key == "filename" ||
-        (key == "request" && command == "new-certificate") || key == "generaterequest") {
-      o.file = *value;
-      if (key == "request" || key == "generaterequest") args["request"] = *value;
-      continue;
-    }
-    if (args.contains(key)) {
-      if (!args[key].is_array()) args[key] = Json::array({args[key]});
-      args[key].push_back(*value);
-    } else {
-      args[key] = *value;
-    }
-  }
-  if (!o.format.empty() && o.format != "table" && o.format != "list" && o.format != "json") {
-    return make_error("--format must be table, list or json");
-  }
-  if (o.data_dir.empty()) {
-    const char* env = std::getenv("STARLING_DATA_DIR");
-    if (!env) return make_error("which server? give --data-dir DIR or set STARLING_DATA_DIR");
-    o.data_dir = env;
-  }
-  // Files travel as bytes: the shell reads and writes them with the caller's own rights.
-  if (command == "import-certificate") {
-    if (o.file.empty() && args.contains("identity")) {
-      o.file = args["identity"].get<std::string>();
-      args.erase("identity");
-    }
-    if (o.file.empty()) return make_error("import-certificate: which file? (import-certificate FILE)");
-    auto bytes = read_file(o.file);
-    if (!bytes) return std::move(bytes).take_error();
-    args["filecontent"] = mgmt::to_base64(*bytes);
-  }
-  if (command == "export-certificate" && o.file.empty()) {
-    return make_error("export-certificate: --file FILE is needed");
-  }
-  o.request.interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
-  if (!o.password_file.empty() && is_mailbox_command(command)) {
-    auto pw = read_mailbox_password(o.password_file, o.request.interactive);
+bool is_certificate_file_command(const std::string& command) {
+  return command == "import-certificate" || command == "export-certificate";
+}
+
+// Removes the shell's own option `key` from the request and returns its value.
+std::optional<std::string> take(mgmt::Request& r, const char* key) {
+  auto it = r.args.find(key);
+  if (it == r.args.end()) return std::nullopt;
+  std::string value = mgmt::as_string(*it);
+  r.args.erase(it);
+  return value;
+}
+
+// Passwords: a mailbox's from --password-file; a PKCS#12 file's from --password-file or
+// STARLING_PASSWORD. Never from an argument (command_line.cpp refuses --password).
+Result<void> add_password(mgmt::Request& r) {
+  auto file = take(r, "passwordfile");
+  if (is_mailbox_command(r.command)) {
+    if (!file) return {};
+    auto pw = read_password(*file, r.interactive, true);
     if (!pw) return std::move(pw).take_error();
-    args[std::string(mgmt::kMailboxPasswordKey)] = *pw;
-  } else if (!o.password_file.empty()) {
-    auto pw = read_file(o.password_file);
+    r.args[std::string(mgmt::kMailboxPasswordKey)] = *pw;
+    return {};
+  }
+  if (file && *file == "-") {
+    auto pw = read_password(*file, r.interactive, r.command == "export-certificate");
+    if (!pw) return std::move(pw).take_error();
+    r.args["password"] = *pw;
+  } else if (file) {  // a PKCS#12 password: the whole file but its final line end
+    auto pw = read_file(*file);
     if (!pw) return std::move(pw).take_error();
     std::string p = *pw;
     while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
-    args["password"] = p;
-  } else if (const char* env = std::getenv("STARLING_PASSWORD");
-             env && (command == "import-certificate" || command == "export-certificate")) {
-    args["password"] = env;
+    r.args["password"] = p;
+  } else if (const char* env = std::getenv("STARLING_PASSWORD"); env && is_certificate_file_command(r.command)) {
+    r.args["password"] = env;
   }
-  if (!o.credential_file.empty()) {
-    if (command != "new-send-connector" && command != "set-send-connector") {
-      return make_error("--authentication-credential-file is for new-send-connector and set-send-connector");
-    }
-    auto credential = read_credential(o.credential_file, o.request.interactive);
-    if (!credential) return std::move(credential).take_error();
-    args[std::string(mgmt::kCredentialUserKey)] = credential->user;
-    args[std::string(mgmt::kCredentialPasswordKey)] = credential->password;
-  }
-  return o;
+  return {};
+}
+
+Result<void> add_credential(mgmt::Request& r) {
+  auto file = take(r, "authenticationcredentialfile");
+  if (!file) return {};
+  auto credential = read_credential(*file, r.interactive);
+  if (!credential) return std::move(credential).take_error();
+  r.args[std::string(mgmt::kCredentialUserKey)] = credential->user;
+  r.args[std::string(mgmt::kCredentialPasswordKey)] = credential->password;
+  return {};
 }
 
 Result<mgmt::Reply> send(const fs::path& socket_path, const mgmt::Request& req) {
@@ -286,11 +197,11 @@ Result<mgmt::Reply> send(const fs::path& socket_path, const mgmt::Request& req) 
   std::string line = mgmt::encode_request(req);
   size_t done = 0;
   while (done < line.size()) {
-    ssize_t n = ::write(fd, line.data() + done, line.size() - done);
-    if (n <= 0) {
-      ::close(fd);
-      return make_error("lost the connection to starlingd");
-    }
+    // MSG_NOSIGNAL: starlingd turns a caller away (no role, too many connections) by writing its
+    // refusal and closing before reading; the write then fails with EPIPE, and the refusal is
+    // still there to read below.
+    ssize_t n = ::send(fd, line.data() + done, line.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) break;
     done += static_cast<size_t>(n);
   }
   std::string reply;
@@ -301,17 +212,21 @@ Result<mgmt::Reply> send(const fs::path& socket_path, const mgmt::Request& req) 
     reply.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
+  if (reply.empty() && done < line.size()) return make_error("lost the connection to starlingd");
   if (reply.empty()) return make_error("starlingd closed the connection without answering");
   return mgmt::decode_reply(reply);
 }
 
+constexpr std::string_view kOfflineIsForRoot =
+    "permission denied: --offline opens the store, which only root may do; run the command without "
+    "--offline (starlingd authorizes it)";
+
 Result<mgmt::Reply> run_offline(const fs::path& dir, const mgmt::Request& req) {
-  // Local administrators can open the store (root, or the admin group it belongs to); anyone
-  // else is refused before anything is touched.
+  // The store belongs to the service user (0600): root can open it, anyone else is refused
+  // before anything is touched and manages the server through starlingd instead.
   fs::path db = dir / "starling.db";
   if (::access(db.c_str(), R_OK | W_OK) != 0 && errno == EACCES) {
-    return mgmt::failure(mgmt::kExitDenied,
-                         "permission denied: --offline is for local administrators (root or the admin group)");
+    return mgmt::failure(mgmt::kExitDenied, std::string(kOfflineIsForRoot));
   }
   auto store = store::Store::open(db);
   if (!store) return std::move(store).take_error();
@@ -319,8 +234,7 @@ Result<mgmt::Reply> run_offline(const fs::path& dir, const mgmt::Request& req) {
   if (!settings) return std::move(settings).take_error();
   mgmt::Caller caller = mgmt::caller_from_credentials(getuid(), getgid(), settings->admin_group);
   if (!caller.local_admin) {
-    return mgmt::failure(mgmt::kExitDenied, "permission denied: --offline is for local administrators (root or the " +
-                                                settings->admin_group + " group)");
+    return mgmt::failure(mgmt::kExitDenied, std::string(kOfflineIsForRoot));
   }
   events::EventLog log(store->get());
   mgmt::Context ctx{**store, *settings, caller, &log};
@@ -335,29 +249,71 @@ bool ask(const std::string& question) {
   return answer == "y" || answer == "yes";
 }
 
-}  // namespace
-
-int run_shell(int argc, char** argv) {
-  auto parsed = parse(argc, argv);
-  if (!parsed) {
-    std::cerr << "starling: " << parsed.error() << "\n";
+// Shows the reply's objects: JSON as they are, tables and lists as display_objects() writes them.
+int print_reply(const Invocation& inv, const mgmt::Reply& reply) {
+  std::vector<std::string> props = inv.properties;
+  if (props.empty() && inv.format == "table") props = reply.default_properties;
+  bool json = inv.format == "json";
+  auto objects = select_properties(json ? reply.objects : display_objects(reply.objects), props);
+  if (!objects) {
+    std::cerr << "starling: " << objects.error() << "\n";
     return mgmt::kExitUsage;
   }
-  ShellOptions& o = *parsed;
-  if (o.help) {
-    std::cout << "usage: starling " << o.request.command
-              << " [IDENTITY] [--option value]... [--format table|list|json] [--property a,b|*]"
-                 " [--data-dir DIR] [--offline] [--yes] [--force]\n";
-    return 0;
+  if (json) {
+    std::cout << format_json(*objects);
+  } else if (!objects->empty()) {
+    std::cout << (inv.format == "list" ? format_list(*objects) : format_table(*objects));
   }
-  fs::path dir = o.data_dir;
+  for (const auto& m : reply.messages) (json ? std::cerr : std::cout) << m << "\n";
+  // A report with a verdict (test-starttls): shown, and its status returned.
+  return reply.exit_code;
+}
+
+}  // namespace
+
+Result<PreparedRequest> prepare_request(const Invocation& inv, bool interactive) {
+  PreparedRequest p;
+  mgmt::Request& r = p.request;
+  r.command = inv.command->name;
+  r.args = inv.args;
+  r.yes = inv.yes;
+  r.force = inv.force;
+  r.interactive = interactive;
+  // Files travel as bytes: the shell reads and writes them with the caller's own rights.
+  std::optional<std::string> file = take(r, "file");
+  if (r.command == "new-certificate" && r.args.contains("request")) file = mgmt::as_string(r.args["request"]);
+  if (r.command == "import-certificate") {
+    if (!file) file = take(r, "identity");
+    if (!file) return make_error("import-certificate: which file? (import-certificate FILE)");
+    auto bytes = read_file(*file);
+    if (!bytes) return std::move(bytes).take_error();
+    r.args["filecontent"] = mgmt::to_base64(*bytes);
+  } else if (file) {
+    p.output_file = *file;
+  }
+  if (r.command == "export-certificate" && p.output_file.empty()) {
+    return make_error("export-certificate: --file FILE is needed");
+  }
+  if (auto pw = add_password(r); !pw) return std::move(pw).take_error();
+  if (auto c = add_credential(r); !c) return std::move(c).take_error();
+  return p;
+}
+
+int run_management_command(const Invocation& inv) {
+  auto prepared = prepare_request(inv, isatty(STDIN_FILENO) && isatty(STDERR_FILENO));
+  if (!prepared) {
+    std::cerr << "starling: " << prepared.error() << "\n";
+    return mgmt::kExitUsage;
+  }
+  const mgmt::Request& request = prepared->request;
+  fs::path dir = inv.data_dir;
   auto run = [&](const mgmt::Request& r) {
-    return o.offline ? run_offline(dir, r) : send(dir / "control.sock", r);
+    return inv.offline ? run_offline(dir, r) : send(dir / "control.sock", r);
   };
-  auto reply = run(o.request);
+  auto reply = run(request);
   // Confirmations: ask, then send the command again with the answer.
   while (reply && !reply->confirm.empty()) {
-    mgmt::Request again = o.request;
+    mgmt::Request again = request;
     if (ask(reply->confirm)) {
       again.yes = true;
     } else if (reply->confirm_optional) {
@@ -377,33 +333,19 @@ int run_shell(int argc, char** argv) {
     std::cerr << "starling: " << reply->error << "\n";
     return reply->exit_code;
   }
-  if (!reply->file_base64.empty() && !o.file.empty()) {
+  if (!reply->file_base64.empty() && !prepared->output_file.empty()) {
     auto bytes = mgmt::from_base64(reply->file_base64);
     if (!bytes) {
       std::cerr << "starling: " << bytes.error() << "\n";
       return mgmt::kExitFailed;
     }
-    if (auto w = write_file(o.file, *bytes); !w) {
+    if (auto w = write_file(prepared->output_file, *bytes); !w) {
       std::cerr << "starling: " << w.error() << "\n";
       return mgmt::kExitFailed;
     }
   }
-  std::string format = o.format.empty() ? "table" : o.format;
-  std::vector<std::string> props = o.properties;
-  if (props.empty() && format == "table") props = reply->default_properties;
-  auto objects = select_properties(reply->objects, props);
-  if (!objects) {
-    std::cerr << "starling: " << objects.error() << "\n";
-    return mgmt::kExitUsage;
-  }
-  if (format == "json") {
-    std::cout << format_json(*objects);
-  } else if (!objects->empty()) {
-    std::cout << (format == "list" ? format_list(*objects) : format_table(*objects));
-  }
-  for (const auto& m : reply->messages) (format == "json" ? std::cerr : std::cout) << m << "\n";
-  // A report with a verdict (test-starttls): shown, and its status returned.
-  return reply->exit_code;
+  return print_reply(inv, *reply);
 }
 
 }  // namespace starling::app
+

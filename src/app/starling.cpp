@@ -1,51 +1,74 @@
 // starling — the management shell. `starling setup` creates a data directory; the management
 // commands (get-certificate, new-receive-connector, ...) talk to starlingd over its control
-// socket. Runs with the caller's privileges; touches only the data directory it is given.
-#include <CLI/CLI.hpp>
-
+// socket, or work on the store with --offline. Runs with the caller's privileges; touches only
+// the data directory it is given (default /var/lib/starling) and the files its options name.
 #include <iostream>
 
+#include "app/cli_help.hpp"
+#include "app/command_line.hpp"
+#include "app/daemon_options.hpp"
 #include "app/setup.hpp"
 #include "app/shell.hpp"
+#include "mgmt/values.hpp"
 
 using namespace starling;
 
+namespace {
+
+std::string text(const mgmt::Json& args, const char* key, std::string fallback) {
+  return args.contains(key) ? mgmt::as_string(args[key]) : fallback;
+}
+
+std::vector<std::string> list(const mgmt::Json& args, const char* key) {
+  return args.contains(key) ? mgmt::as_list(args[key]) : std::vector<std::string>{};
+}
+
+int run_setup(const app::Invocation& inv) {
+  app::SetupOptions o;
+  const mgmt::Json& a = inv.args;
+  o.data_dir = inv.data_dir;
+  o.server_name = text(a, "servername", o.server_name);
+  o.fqdn = text(a, "fqdn", o.fqdn);
+  o.listen = list(a, "listen");
+  o.accepted_domains = list(a, "accepteddomain");
+  o.submission_listen = text(a, "submissionlisten", o.submission_listen);
+  o.mailboxes = list(a, "mailbox");
+  o.admin_group = text(a, "admingroup", o.admin_group);
+  o.service_user = text(a, "user", o.service_user);
+  o.mode = text(a, "mode", o.mode);
+  auto r = app::run_setup(o);
+  if (!r) {
+    std::cerr << "starling setup: " << r.error() << "\n";
+    return mgmt::kExitFailed;
+  }
+  std::cout << *r;
+  return mgmt::kExitOk;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  std::string first = argc > 1 ? argv[1] : "";
-  if (argc > 1 && first != "setup" && first != "--help" && first != "-h") return app::run_shell(argc, argv);
-  CLI::App app{"starling: manage a Starling transport server"};
-  app.require_subcommand(1);
-
-  app::SetupOptions setup;
-  std::string data_dir;
-  auto* cmd = app.add_subcommand("setup", "create a new server's data directory");
-  cmd->add_option("--data-dir", data_dir, "the directory to create")->envname("STARLING_DATA_DIR")->required();
-  cmd->add_option("--server-name", setup.server_name, "server name (default: short host name)");
-  cmd->add_option("--fqdn", setup.fqdn, "server FQDN (default: the host's FQDN)");
-  cmd->add_option("--listen", setup.listen, "IP:PORT of the default receive connector (repeatable; default 0.0.0.0:25)");
-  cmd->add_option("--accepted-domain", setup.accepted_domains, "domain delivered here (repeatable; default: the FQDN without its first label)");
-  cmd->add_option("--submission-listen", setup.submission_listen,
-                  "IP:PORT of the client connector 'Client <server>' (default 0.0.0.0:587; none: no client connector)");
-  cmd->add_option("--mailbox", setup.mailboxes, "also create this mailbox (repeatable; an address at an accepted domain)");
-  cmd->add_option("--admin-group", setup.admin_group, "Unix group of local administrators");
-  cmd->add_option("--user", setup.service_user, "the unprivileged user starlingd runs as (created if missing)");
-  cmd->add_option("--mode", setup.mode, "hub or edge")->check(CLI::IsMember({"hub", "edge"}));
-
+  auto inv = app::parse_command_line(std::vector<std::string>(argv, argv + argc));
+  if (!inv) {
+    std::cerr << "starling: " << inv.error() << "\n";
+    return mgmt::kExitUsage;
+  }
+  if (inv->version) {
+    std::cout << app::version_line("starling") << "\n";
+    return mgmt::kExitOk;
+  }
+  if (inv->help) {
+    std::cout << (inv->command ? app::command_help(*inv->command) : app::general_help());
+    return mgmt::kExitOk;
+  }
+  if (!inv->command) {
+    std::cerr << "starling: which command? (starling --help lists them)\n";
+    return mgmt::kExitUsage;
+  }
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    return inv->command->local ? run_setup(*inv) : app::run_management_command(*inv);
+  } catch (const std::exception& e) {  // the edge: a bug, reported rather than a core dump
+    std::cerr << "starling: " << e.what() << "\n";
+    return mgmt::kExitFailed;
   }
-  if (cmd->parsed()) {
-    setup.data_dir = data_dir;
-    auto r = app::run_setup(setup);
-    if (!r) {
-      std::cerr << "starling setup: " << r.error() << "\n";
-      return 1;
-    }
-    std::cout << *r;
-    return 0;
-  }
-  return 2;
 }

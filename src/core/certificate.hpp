@@ -1,8 +1,9 @@
-// Certificate metadata as the administrator sees it (EXCHANGE-MODEL.md §1). Pure data: the tls
+// Certificate metadata as the administrator sees it (docs/certificates.md). Pure data: the tls
 // module fills it from X.509, the store persists it, selection and the commands read it.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -23,6 +24,12 @@ std::string format_services(Services s);
 std::optional<Services> parse_services(std::string_view text);
 
 using SysTime = std::chrono::system_clock::time_point;
+
+// Names one certificate may carry (its subject CN and every subjectAltName entry). Public CAs
+// issue at most a few hundred (Let's Encrypt: 100); a thousand leaves room for private CAs and
+// keeps every table built from the names small. A certificate over it is refused on import, and
+// one already in the store is never selected (limit_exceeded).
+inline constexpr size_t kMaxCertificateNames = 1000;
 
 struct Certificate {
   std::string thumbprint;                  // SHA-1 of DER, 40 upper-case hex digits
@@ -45,6 +52,10 @@ struct Certificate {
   int version = 3;                          // X.509 version (1..3)
   bool allows_tls_server = true;            // key usage / EKU permit TLS server authentication
   bool chain_trusted = false;               // chain reaches a trusted root
+  bool is_ca = false;                       // basicConstraints CA:TRUE: it issues, it is not served
+  // Why the certificate is outside Starling's limits (names, key type or size), or empty. Set
+  // for certificates stored by a version without the limits: they stay listed but never serve.
+  std::string limit_exceeded;
 };
 
 }  // namespace starling::core

@@ -1,4 +1,4 @@
-// Receive connector and server settings (EXCHANGE-MODEL.md §2). Pure data with the defaults an
+// Receive connector and server settings (docs/commands.md). Pure data with the defaults an
 // administrator expects from Exchange.
 #pragma once
 
@@ -96,7 +96,7 @@ inline const std::string& effective_fqdn(const SendConnector& c, const ServerSet
   return c.fqdn.empty() ? s.fqdn : c.fqdn;
 }
 
-// JSON forms with EXCHANGE-MODEL.md's property names ("Fqdn", "MaxMessageSize", ...): the
+// JSON forms with Exchange's property names ("Fqdn", "MaxMessageSize", ...): the
 // store keeps connectors this way and the commands show and change them by these names.
 // from_json reads only the keys present, so a partial object updates an existing connector.
 void to_json(nlohmann::ordered_json& j, const ReceiveConnector& c);

@@ -1,4 +1,4 @@
-// Resolving an address against the recipients and accepted domains (EXCHANGE-MODEL §9).
+// Resolving an address against the recipients and accepted domains (docs/mailbox-delivery.md).
 // Everything here is pure: a Directory is built once from the store and only read afterwards,
 // so any number of threads may resolve against the same one.
 #include "core/directory.hpp"

@@ -1,4 +1,4 @@
-// Recipients (EXCHANGE-MODEL §9): mailboxes, distribution groups and the accepted domains' types,
+// Recipients (docs/mailbox-delivery.md): mailboxes, distribution groups and the accepted domains' types,
 // and the pure rule that resolves an address to what it is here. A Directory is an immutable
 // snapshot built from the store after every change and shared between threads; lookups are by
 // lower-cased address, so aliases and case variants reach the same recipient.

@@ -1,4 +1,4 @@
-// RemoteIPRanges entries (EXCHANGE-MODEL.md §2): a single address, a range "a-b", or CIDR
+// RemoteIPRanges entries (docs/commands.md): a single address, a range "a-b", or CIDR
 // "a/n", IPv4 or IPv6. When several receive connectors share a binding, the one whose matching
 // range is the most specific (smallest) serves the client. IPv4-mapped IPv6 clients
 // (::ffff:a.b.c.d) match IPv4 ranges.

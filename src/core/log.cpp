@@ -22,6 +22,22 @@ bool stderr_is_journal() {
   return dev == static_cast<unsigned long long>(st.st_dev) && ino == static_cast<unsigned long long>(st.st_ino);
 }
 
+// Control characters are written as \xNN: a newline in a name taken from a client or from a
+// file name would otherwise start a forged line, "<0>..." included (log injection).
+void append_escaped(std::string& line, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) {
+      line += "\\x";
+      line += kHex[u >> 4];
+      line += kHex[u & 0xf];
+    } else {
+      line += c;
+    }
+  }
+}
+
 }  // namespace
 
 void log_line(LogLevel level, std::string_view text) {
@@ -38,7 +54,7 @@ void log_line(LogLevel level, std::string_view text) {
     std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ ", &tm);
     line = stamp;
   }
-  line.append(text);
+  append_escaped(line, text);
   line += '\n';
   std::lock_guard lock(mutex);
   std::fwrite(line.data(), 1, line.size(), stderr);

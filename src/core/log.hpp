@@ -1,7 +1,8 @@
 // Operational log lines to stderr ("2026-11-25T17:36:26Z starlingd: ..."), safe from any thread.
 // Each line has a syslog priority: under journald (stderr is the journal stream, JOURNAL_STREAM)
 // the line starts with "<N>" so that `journalctl -p` filters it, and the journal adds its own
-// time; elsewhere the line starts with the UTC time. The event log (src/events) builds on this for
+// time; elsewhere the line starts with the UTC time. One call is one line: control characters in
+// the text (CR, LF, ESC, ...) are written as \xNN. The event log (src/events) builds on this for
 // named events.
 #pragma once
 

@@ -4,6 +4,13 @@
 #include <cctype>
 
 namespace starling::core {
+namespace {
+
+thread_local uint64_t comparisons = 0;
+
+}  // namespace
+
+uint64_t name_comparisons() { return comparisons; }
 
 std::string to_lower(std::string_view s) {
   std::string out(s);
@@ -18,6 +25,7 @@ std::string normalize_name(std::string_view name) {
 }
 
 bool iequals(std::string_view a, std::string_view b) {
+  ++comparisons;
   return a.size() == b.size() &&
          std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
            return std::tolower(x) == std::tolower(y);
@@ -59,6 +67,7 @@ std::vector<std::string_view> split_list(std::string_view text) {
 bool is_wildcard(std::string_view pattern) { return pattern.starts_with("*."); }
 
 bool name_matches(std::string_view pattern, std::string_view name) {
+  ++comparisons;
   std::string p = normalize_name(pattern);
   std::string n = normalize_name(name);
   if (!is_wildcard(p)) return p == n;

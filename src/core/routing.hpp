@@ -1,4 +1,4 @@
-// Routing (EXCHANGE-MODEL §7), as pure functions like the certificate selection rule: which way
+// Routing (docs/outbound.md), as pure functions like the certificate selection rule: which way
 // a recipient goes (delivered here, or through which send connector to which next hop), how a
 // smart host entry and an MX answer become the ordered list of hosts to try, and when an MX
 // list is a mail loop. No I/O, no clock; randomness comes in as a parameter.

@@ -7,7 +7,10 @@
 namespace starling::core {
 namespace {
 
-bool usable(const Certificate& c) { return c.version == 3 && c.has_private_key && c.allows_tls_server; }
+// A pin needs a usable certificate; a name needs one enabled for SMTP too.
+bool usable(const Certificate& c) {
+  return c.limit_exceeded.empty() && !c.is_ca && c.version == 3 && c.has_private_key && c.allows_tls_server;
+}
 bool qualifies(const Certificate& c) { return usable(c) && has_service(c.services, Service::kSmtp); }
 
 bool lists(const Certificate& c, std::string_view name, bool wildcard) {
@@ -26,20 +29,64 @@ std::vector<const Certificate*> matching(std::span<const Certificate> certs, std
 }
 
 void rank(std::vector<const Certificate*>& v, SysTime now) {
-  // A renewal imported before its start date must not displace the certificate in use.
-  auto valid = [&](const Certificate* c) {
-    return now == SysTime{} || (c->not_before <= now && now < c->not_after);
-  };
-  std::stable_sort(v.begin(), v.end(), [&](const Certificate* a, const Certificate* b) {
-    if (valid(a) != valid(b)) return valid(a);
-    bool a_ca = !a->is_self_signed && a->chain_trusted;
-    bool b_ca = !b->is_self_signed && b->chain_trusted;
-    if (a_ca != b_ca) return a_ca;
-    return a->not_before > b->not_before;
-  });
+  std::stable_sort(v.begin(), v.end(),
+                   [&](const Certificate* a, const Certificate* b) { return ranks_before(*a, *b, now); });
+}
+
+void add_refused(Selection& s, const Certificate& c, bool pinned) {
+  s.thumbprints.push_back(c.thumbprint);
+  s.reasons.push_back(not_candidate_reason(c, pinned));
+}
+
+// Which condition holds: nobody lists the name, or those who do are not enabled for SMTP, are CA
+// certificates, or are unusable. Enabling wins (one command fixes it); a CA certificate is named
+// as such, since it is the usual mistake (`openssl req -x509` marks its result CA:TRUE).
+void explain_no_candidate(Selection& s, std::span<const Certificate> certs, std::string_view name) {
+  bool any_lists = false, any_usable = false, any_ca = false;
+  for (const Certificate& c : certs) {
+    if (!lists(c, name, false) && !lists(c, name, true)) continue;
+    any_lists = true;
+    any_usable = any_usable || usable(c);
+    any_ca = any_ca || c.is_ca;
+    add_refused(s, c, /*pinned=*/false);
+  }
+  s.condition = !any_lists    ? NoCertificate::kNoneListsName
+                : any_usable ? NoCertificate::kNotEnabledForSmtp
+                : any_ca     ? NoCertificate::kCaCertificate
+                             : NoCertificate::kUnusable;
 }
 
 }  // namespace
+
+std::string not_candidate_reason(const Certificate& c, bool pinned) {
+  if (!c.limit_exceeded.empty()) return c.limit_exceeded;
+  if (c.is_ca) return "it is a CA certificate (basicConstraints CA:TRUE)";
+  if (c.version != 3) return "it is X.509 v" + std::to_string(c.version) + ", not v3";
+  if (!c.has_private_key) return "the store holds no private key that matches it";
+  if (!c.allows_tls_server) return "its key usage or extended key usage forbids TLS server use";
+  if (!pinned && !has_service(c.services, Service::kSmtp)) return "it is not enabled for SMTP";
+  return "";
+}
+
+bool ranks_before(const Certificate& a, const Certificate& b, SysTime now) {
+  // A renewal imported before its start date must not displace the certificate in use.
+  auto valid = [&](const Certificate& c) {
+    return now == SysTime{} || (c.not_before <= now && now < c.not_after);
+  };
+  if (valid(a) != valid(b)) return valid(a);
+  bool a_ca = !a.is_self_signed && a.chain_trusted;
+  bool b_ca = !b.is_self_signed && b.chain_trusted;
+  if (a_ca != b_ca) return a_ca;
+  return a.not_before > b.not_before;
+}
+
+const Certificate* best_candidate(std::span<const Certificate* const> listing, SysTime now) {
+  const Certificate* best = nullptr;
+  for (const Certificate* c : listing) {
+    if (qualifies(*c) && (!best || ranks_before(*c, *best, now))) best = c;
+  }
+  return best;
+}
 
 bool parse_tls_certificate_name(std::string_view text, std::string& issuer, std::string& subject) {
   if (!text.starts_with("<I>")) return false;
@@ -72,27 +119,24 @@ Selection select_certificate(std::span<const Certificate> certs, const Selection
     // A pin overrides the name rule; the newest usable certificate with that issuer and subject.
     std::vector<const Certificate*> pinned;
     for (const Certificate& c : certs) {
-      if (usable(c) && iequals(c.issuer, issuer) && iequals(c.subject, subject)) pinned.push_back(&c);
+      if (!iequals(c.issuer, issuer) || !iequals(c.subject, subject)) continue;
+      if (usable(c)) {
+        pinned.push_back(&c);
+      } else {
+        add_refused(s, c, /*pinned=*/true);
+      }
     }
     rank(pinned, in.now);
     for (const Certificate* c : pinned) s.ranking.push_back(*c);
-    if (pinned.empty()) s.condition = NoCertificate::kPinnedMissing;
+    if (pinned.empty()) {
+      s.condition = NoCertificate::kPinnedMissing;
+    } else {
+      s.thumbprints.clear();
+      s.reasons.clear();
+    }
   } else {
     for (const Certificate* c : rank_starttls_certificates(certs, in.name, in.now)) s.ranking.push_back(*c);
-    if (s.ranking.empty()) {
-      // Which condition holds: nobody lists the name, or those who do are not enabled for SMTP,
-      // or are unusable. Unusable wins over "not enabled": enabling would not help.
-      bool any_lists = false, any_usable = false;
-      for (const Certificate& c : certs) {
-        if (!lists(c, in.name, false) && !lists(c, in.name, true)) continue;
-        any_lists = true;
-        any_usable = any_usable || usable(c);
-        s.thumbprints.push_back(c.thumbprint);
-      }
-      s.condition = !any_lists ? NoCertificate::kNoneListsName
-                    : any_usable ? NoCertificate::kNotEnabledForSmtp
-                                 : NoCertificate::kUnusable;
-    }
+    if (s.ranking.empty()) explain_no_candidate(s, certs, in.name);
   }
   if (s.ranking.empty()) return s;
   s.chosen = s.ranking.front();
@@ -108,8 +152,11 @@ std::string describe(NoCertificate c) {
     case NoCertificate::kNoneListsName: return "no certificate lists the name in its CertificateDomains";
     case NoCertificate::kNotEnabledForSmtp: return "certificates list the name but are not enabled for SMTP";
     case NoCertificate::kUnusable:
-      return "certificates list the name but lack a usable private key, are not X.509 v3, or their "
-             "key usage forbids TLS server use";
+      return "certificates list the name but lack a usable private key, are not X.509 v3, their "
+             "key usage forbids TLS server use, or they exceed Starling's limits";
+    case NoCertificate::kCaCertificate:
+      return "certificates list the name but are CA certificates (basicConstraints CA:TRUE), which "
+             "are not served for STARTTLS";
     case NoCertificate::kPinnedMissing: return "no usable certificate matches the connector's TlsCertificateName";
   }
   return "";
@@ -127,6 +174,7 @@ std::string fix_command(const Selection& s, std::string_view name, std::string_v
              "\" --tls-certificate-name \"<I>issuer<S>subject\" (of a certificate in the store), or clear it";
     case NoCertificate::kNoneListsName:
     case NoCertificate::kUnusable:
+    case NoCertificate::kCaCertificate:
       return "starling new-certificate --domain " + std::string(name) + " --services SMTP";
   }
   return "";

@@ -1,4 +1,4 @@
-// Choosing the STARTTLS certificate for a connector (EXCHANGE-MODEL.md §3) as a pure function:
+// Choosing the STARTTLS certificate for a connector (docs/certificates.md) as a pure function:
 // certificate metadata, the connector's name and pin, and the time in; the chosen certificate —
 // or the reason there is none and the command that fixes it — out. Every user of the rule
 // (receive side, send side, get-certificate --domain, the troubleshooter) calls this one.
@@ -19,9 +19,10 @@ namespace starling::core {
 enum class NoCertificate {
   kNoneListsName,      // (a) no certificate lists the name in CertificateDomains
   kNotEnabledForSmtp,  // (b) certificates list it but are not enabled for SMTP
-  kUnusable,           // (c) they lack a usable private key, are not X.509 v3, or their key
-                       //     usage forbids TLS server use
+  kUnusable,           // (c) they lack a usable private key, are not X.509 v3, their key
+                       //     usage forbids TLS server use, or they exceed Starling's limits
   kPinnedMissing,      // TlsCertificateName names no usable certificate in the store
+  kCaCertificate,      // (d) they are CA certificates (basicConstraints CA:TRUE)
 };
 
 struct SelectionInput {
@@ -37,12 +38,26 @@ struct Selection {
   std::vector<Certificate> ranking;
   // When none was chosen:
   NoCertificate condition = NoCertificate::kNoneListsName;
-  std::vector<std::string> thumbprints;  // certificates that list the name but fail (b) or (c)
+  std::vector<std::string> thumbprints;  // certificates that list the name (or match the pin) but fail
+  std::vector<std::string> reasons;      // why, one per thumbprint (not_candidate_reason)
   // About the chosen one:
   bool expired = false;
   bool expires_soon = false;
   int64_t hours_remaining = 0;
 };
+
+// Why `c` cannot serve STARTTLS whatever the name, or empty when it can: outside the limits, a CA
+// certificate, not X.509 v3, no matching private key, key usage, and (unless `pinned`: a pin
+// needs no enablement) not enabled for SMTP — the first that applies.
+std::string not_candidate_reason(const Certificate& c, bool pinned = false);
+
+// Step 5 of the rule between two candidates for the same name: valid at `now` first (when `now`
+// is given), then CA-issued and trusted, then newest NotBefore.
+bool ranks_before(const Certificate& a, const Certificate& b, SysTime now);
+
+// The best of `listing` (certificates that all list one name the same way, exact or wildcard)
+// that is a candidate, or null: one pass, for tables built over every name of the store.
+const Certificate* best_candidate(std::span<const Certificate* const> listing, SysTime now);
 
 Selection select_certificate(std::span<const Certificate> certs, const SelectionInput& in);
 

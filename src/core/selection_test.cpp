@@ -144,3 +144,89 @@ TEST(SelectCertificate, ExpiredIsStillChosenAndExpiringIsFlagged) {
 
 }  // namespace
 }  // namespace starling::core
+
+namespace starling::core {
+namespace {
+
+Certificate leaf_for(std::string thumb, std::string name) {
+  Certificate c;
+  c.thumbprint = std::move(thumb);
+  c.domains = {std::move(name)};
+  c.services = static_cast<Services>(Service::kSmtp);
+  c.has_private_key = true;
+  c.subject = c.issuer = "CN=" + c.domains.front();
+  return c;
+}
+
+// `openssl req -x509` marks what it makes CA:TRUE; such a certificate was served for STARTTLS.
+TEST(SelectCertificate, ACaCertificateIsNotACandidate) {
+  auto ca = leaf_for("CA", "mail.contoso.test");
+  ca.is_ca = true;
+  ca.not_before = SysTime{} + hours(10);  // newer than the leaf: it would win on dates
+  auto leaf = leaf_for("LEAF", "mail.contoso.test");
+  std::vector<Certificate> both{ca, leaf};
+  EXPECT_EQ(select_certificate(both, {"mail.contoso.test"}).chosen->thumbprint, "LEAF");
+
+  std::vector<Certificate> only_ca{ca};
+  auto s = select_certificate(only_ca, {"mail.contoso.test"});
+  EXPECT_FALSE(s.chosen);
+  EXPECT_EQ(s.condition, NoCertificate::kCaCertificate);
+  EXPECT_EQ(s.thumbprints, std::vector<std::string>{"CA"});
+  ASSERT_EQ(s.reasons.size(), 1u);
+  EXPECT_NE(s.reasons[0].find("CA:TRUE"), std::string::npos) << s.reasons[0];
+  EXPECT_EQ(fix_command(s, "mail.contoso.test", "Receive", "x"),
+            "starling new-certificate --domain mail.contoso.test --services SMTP");
+  EXPECT_NE(describe(s.condition).find("CA certificates"), std::string::npos);
+}
+
+TEST(SelectCertificate, APinToACaCertificateIsRefusedWithItsReason) {
+  auto ca = leaf_for("CA", "mail.contoso.test");
+  ca.is_ca = true;
+  std::vector<Certificate> certs{ca};
+  auto s = select_certificate(certs, {"mail.contoso.test", "<I>CN=mail.contoso.test<S>CN=mail.contoso.test"});
+  EXPECT_FALSE(s.chosen);
+  EXPECT_EQ(s.condition, NoCertificate::kPinnedMissing);
+  EXPECT_EQ(s.thumbprints, std::vector<std::string>{"CA"});
+}
+
+TEST(SelectCertificate, EnablingWinsOverTheCaConditionAndTheCaOverUnusable) {
+  auto ca = leaf_for("CA", "mail.contoso.test");
+  ca.is_ca = true;
+  auto off = leaf_for("OFF", "mail.contoso.test");
+  off.services = 0;
+  auto no_key = leaf_for("NOKEY", "mail.contoso.test");
+  no_key.has_private_key = false;
+  std::vector<Certificate> b{ca, off};
+  EXPECT_EQ(select_certificate(b, {"mail.contoso.test"}).condition, NoCertificate::kNotEnabledForSmtp);
+  std::vector<Certificate> d{no_key, ca};
+  auto s = select_certificate(d, {"mail.contoso.test"});
+  EXPECT_EQ(s.condition, NoCertificate::kCaCertificate);
+  EXPECT_EQ(s.reasons.size(), 2u);
+  EXPECT_EQ(s.reasons[0], "the store holds no private key that matches it");
+}
+
+TEST(SelectCertificate, ACertificateOverALimitIsNotACandidate) {
+  auto big = leaf_for("BIG", "mail.contoso.test");
+  big.limit_exceeded = "it lists 60,000 names; Starling serves certificates with at most 1,000";
+  std::vector<Certificate> certs{big};
+  auto s = select_certificate(certs, {"mail.contoso.test"});
+  EXPECT_FALSE(s.chosen);
+  EXPECT_EQ(s.condition, NoCertificate::kUnusable);
+  EXPECT_EQ(s.reasons, std::vector<std::string>{big.limit_exceeded});
+}
+
+TEST(SelectCertificate, BestCandidateAgreesWithTheRanking) {
+  auto older = leaf_for("OLD", "mail.contoso.test");
+  auto newer = leaf_for("NEW", "mail.contoso.test");
+  newer.not_before = SysTime{} + hours(5);
+  auto ca = leaf_for("CA", "mail.contoso.test");
+  ca.is_ca = true;
+  ca.not_before = SysTime{} + hours(9);
+  std::vector<const Certificate*> listing{&older, &ca, &newer};
+  EXPECT_EQ(best_candidate(listing, {})->thumbprint, "NEW");
+  std::vector<const Certificate*> none{&ca};
+  EXPECT_EQ(best_candidate(none, {}), nullptr);
+}
+
+}  // namespace
+}  // namespace starling::core

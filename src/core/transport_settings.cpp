@@ -25,6 +25,10 @@ constexpr seconds kMaxMessageRetryInterval{24 * 3600};
 constexpr seconds kMaxMessageExpirationTimeout{90 * 24 * 3600};
 constexpr seconds kMaxDelayNotificationTimeout{30 * 24 * 3600};
 constexpr uint32_t kMaxPoisonThreshold = 10;
+// Starling's own settings (Exchange keeps its events in the Windows event log). Ten years and ten
+// million events (a few GB) are beyond any retention an administrator needs from this log.
+constexpr seconds kMaxEventLogMaxAge{3650ll * 24 * 3600};
+constexpr uint32_t kMaxEventLogMaxCount = 10'000'000;
 
 // Largest duration accepted by parse_duration: 100 years, far beyond any bound above, small
 // enough that nothing overflows when it is added to a Unix time.
@@ -208,6 +212,8 @@ void to_json(nlohmann::ordered_json& j, const TransportSettings& s) {
       {"MessageTrackingLogMaxDirectorySize", s.message_tracking_log_max_directory_size},
       {"MessageTrackingLogMaxFileSize", s.message_tracking_log_max_file_size},
       {"PoisonThreshold", s.poison_threshold},
+      {"EventLogMaxAge", format_duration(s.event_log_max_age)},
+      {"EventLogMaxCount", s.event_log_max_count},
   };
 }
 
@@ -226,6 +232,8 @@ void from_json(const nlohmann::ordered_json& j, TransportSettings& s) {
   read(j, "MessageTrackingLogMaxDirectorySize", s.message_tracking_log_max_directory_size);
   read(j, "MessageTrackingLogMaxFileSize", s.message_tracking_log_max_file_size);
   read(j, "PoisonThreshold", s.poison_threshold);
+  read_duration(j, "EventLogMaxAge", s.event_log_max_age);
+  read(j, "EventLogMaxCount", s.event_log_max_count);
 }
 
 Result<void> validate(const TransportSettings& s) {
@@ -269,6 +277,10 @@ Result<void> validate(const TransportSettings& s) {
   }
   if (s.poison_threshold < 1 || s.poison_threshold > kMaxPoisonThreshold) {
     return make_error("PoisonThreshold: must be 1-10");
+  }
+  if (auto r = check_interval("EventLogMaxAge", s.event_log_max_age, kMaxEventLogMaxAge); !r) return r;
+  if (s.event_log_max_count < 1 || s.event_log_max_count > kMaxEventLogMaxCount) {
+    return make_error("EventLogMaxCount: must be 1-10000000");
   }
   return {};
 }

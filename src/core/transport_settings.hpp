@@ -1,4 +1,4 @@
-// The transport server's delivery settings (Exchange's Set-TransportServer, EXCHANGE-MODEL §7),
+// The transport server's delivery settings (Exchange's Set-TransportServer, docs/outbound.md),
 // with Exchange 2007/2010 Hub defaults, and the pure rules that use them: the retry schedule, the
 // expiry and the delay notice. Durations show and parse as Exchange's "[d.]hh:mm:ss" (seconds are
 // accepted too).
@@ -29,6 +29,9 @@ struct TransportSettings {
   uint64_t message_tracking_log_max_directory_size = 250ull * 1024 * 1024;
   uint64_t message_tracking_log_max_file_size = 10ull * 1024 * 1024;
   uint32_t poison_threshold = 2;
+  // How long and how many events the store keeps (get-event); older or more are pruned.
+  std::chrono::seconds event_log_max_age{30 * 24 * 3600};
+  uint32_t event_log_max_count = 100000;
 };
 
 // Names as the CLI shows them: "TransientFailureRetryCount", "MessageRetryInterval", ...;
@@ -37,7 +40,8 @@ void to_json(nlohmann::ordered_json& j, const TransportSettings& s);
 void from_json(const nlohmann::ordered_json& j, TransportSettings& s);
 
 // Refuses what cannot work, with the reason: zero intervals or timeouts, a per-domain limit above
-// the total, an unparsable DNS server, a malformed postmaster address.
+// the total, an unparsable DNS server, a malformed postmaster address, an event log limit of
+// zero or past its maximum.
 Result<void> validate(const TransportSettings& s);
 
 // "2.00:00:00", "00:05:00", "300" -> seconds; format_duration(172800s) == "2.00:00:00".

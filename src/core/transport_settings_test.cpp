@@ -55,7 +55,9 @@ TEST(TransportSettings, DefaultsAreExchangeHubDefaultsAndValid) {
   EXPECT_EQ(j["MessageTrackingLogMaxDirectorySize"], 250ull * 1024 * 1024);
   EXPECT_EQ(j["MessageTrackingLogMaxFileSize"], 10ull * 1024 * 1024);
   EXPECT_EQ(j["PoisonThreshold"], 2);
-  EXPECT_EQ(j.size(), 14u);
+  EXPECT_EQ(j["EventLogMaxAge"], "30.00:00:00");
+  EXPECT_EQ(j["EventLogMaxCount"], 100000);
+  EXPECT_EQ(j.size(), 16u);
 }
 
 TEST(TransportSettings, JsonRoundTripsAndReadsOnlyWhatIsPresent) {
@@ -118,6 +120,10 @@ TEST(TransportSettings, ValidationRefusesWithTheSettingsName) {
            {[](TransportSettings& s) { s.message_tracking_log_max_file_size = 300ull << 20; }, "cannot exceed"},
            {[](TransportSettings& s) { s.poison_threshold = 0; }, "PoisonThreshold"},
            {[](TransportSettings& s) { s.poison_threshold = 11; }, "PoisonThreshold"},
+           {[](TransportSettings& s) { s.event_log_max_age = seconds(0); }, "EventLogMaxAge"},
+           {[](TransportSettings& s) { s.event_log_max_age = seconds(3651ll * 86400); }, "maximum 3650.00:00:00"},
+           {[](TransportSettings& s) { s.event_log_max_count = 0; }, "EventLogMaxCount"},
+           {[](TransportSettings& s) { s.event_log_max_count = 10'000'001; }, "EventLogMaxCount"},
        }) {
     TransportSettings s;
     b.change(s);

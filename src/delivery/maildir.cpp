@@ -202,7 +202,15 @@ void MaildirDelivery::deliver_batch(std::vector<Item>& batch) {
   // 1. Every recipient's copy into tmp/.
   for (size_t i = 0; i < batch.size(); ++i) {
     const queue::QueuedMessage& m = batch[i].message;
-    std::string data = to_unix_lines(m.data);
+    // A retry (or a copy the dispatcher did not have in memory) reads the content back from
+    // the queue: a message waiting here holds no content.
+    Result<std::string> loaded = m.has_data() ? Result<std::string>(std::string()) : spool_.load(m);
+    if (!loaded) {
+      outcomes[i].result = std::move(loaded).take_error();
+      continue;
+    }
+    std::string data = to_unix_lines(m.has_data() ? m.data : *loaded);
+    loaded = std::string();
     for (const MaildirCopy& copy : batch[i].copies) {
       auto tmp = write_tmp(copy.mailbox, delivery_headers(m.envelope.mail_from, copy.delivered_to) + data);
       if (!tmp) {
@@ -238,6 +246,7 @@ void MaildirDelivery::deliver_batch(std::vector<Item>& batch) {
     if (!outcomes[i].result) {
       for (const auto& tmp : outcomes[i].tmp_files) ::unlink(tmp.c_str());
       Item& item = batch[i];
+      item.message.release_data();
       item.backoff = item.backoff.count() == 0 ? first_retry : std::min(item.backoff * 2, max_retry);
       item.not_before = std::chrono::steady_clock::now() + item.backoff;
       retry.push_back(std::move(item));

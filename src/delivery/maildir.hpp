@@ -4,7 +4,8 @@
 // (each with its own Return-Path: and Delivered-To: lines, as Postfix's local and virtual agents
 // add them), flushes, renames them into new/, flushes again, and only then removes the queue file:
 // a crash anywhere delivers again (at least once) and never loses. A failed delivery stays in
-// the queue and is retried with backoff. Files are stored with LF line endings, as Unix mail
+// the queue and is retried with backoff; while it waits it holds no content (the retry reads it
+// back with Spool::load), so a backlog costs its envelopes, not its messages. Files are stored with LF line endings, as Unix mail
 // readers expect (the convention of Postfix's local and virtual agents).
 #pragma once
 

@@ -1,7 +1,8 @@
 #include "diag/evaluation.hpp"
 
 #include <ctime>
-#include <map>
+#include <algorithm>
+#include <unordered_map>
 
 #include "core/names.hpp"
 
@@ -10,7 +11,17 @@
 #include "tls/request_info.hpp"
 
 namespace starling::diag {
-std::string condition_text(const ConnectorVerdict& v) {
+namespace {
+
+// "(c) ... (1A2B...: the store holds no private key that matches it; 3C4D...: ...)".
+std::string with_reasons(std::string text, const core::Selection& s) {
+  for (size_t i = 0; i < s.thumbprints.size() && i < s.reasons.size(); ++i) {
+    text += (i == 0 ? " (" : "; ") + s.thumbprints[i] + ": " + s.reasons[i];
+  }
+  return s.thumbprints.empty() || s.reasons.empty() ? text : text + ")";
+}
+
+std::string base_condition_text(const ConnectorVerdict& v) {
   const core::Selection& s = v.selection;
   switch (s.condition) {
     case core::NoCertificate::kNoneListsName:
@@ -19,12 +30,20 @@ std::string condition_text(const ConnectorVerdict& v) {
       return "(b) certificates list " + v.fqdn + " but are not enabled for SMTP";
     case core::NoCertificate::kUnusable:
       return "(c) certificates list " + v.fqdn +
-             " but lack a usable private key, are not X.509 v3, or their key usage forbids TLS server use";
+             " but lack a usable private key, are not X.509 v3, or their key usage forbids TLS server use"
+             ", or they exceed Starling's limits";
+    case core::NoCertificate::kCaCertificate:
+      return "(d) certificates list " + v.fqdn +
+             " but are CA certificates (basicConstraints CA:TRUE), which are not served for STARTTLS";
     case core::NoCertificate::kPinnedMissing:
       return "no usable certificate in the store matches TlsCertificateName " + v.tls_certificate_name;
   }
   return "";
 }
+
+}  // namespace
+
+std::string condition_text(const ConnectorVerdict& v) { return with_reasons(base_condition_text(v), v.selection); }
 
 std::vector<std::pair<std::string, std::string>> not_found_fields(const ConnectorVerdict& v) {
   std::string thumbprints;
@@ -113,24 +132,28 @@ std::vector<core::Certificate> selectable(const std::vector<CertificateRecord>& 
 
 std::shared_ptr<const tls::SniTable> build_sni_table(const std::vector<CertificateRecord>& certs,
                                                      core::SysTime now, std::vector<std::string>* names) {
-  std::vector<core::Certificate> props = selectable(certs);
-  std::map<std::string, const CertificateRecord*> by_thumbprint;
-  for (const auto& c : certs) by_thumbprint[c.props.thumbprint] = &c;
-  std::map<std::string, std::vector<const core::Certificate*>> by_name;
-  for (const auto& c : props) {
-    for (const auto& d : c.domains) by_name[core::normalize_name(d)].push_back(&c);
+  // One pass over every name of every candidate, hashed: linear in the names of the store
+  // (ranking a copy of each name's certificates against all their names was quadratic, and a
+  // certificate with 60,000 names took minutes at every reconfiguration).
+  std::unordered_map<std::string, std::vector<const core::Certificate*>> by_name;
+  std::unordered_map<const core::Certificate*, const CertificateRecord*> record_of;
+  for (const auto& rec : certs) {
+    if (rec.pending() || !core::not_candidate_reason(rec.props).empty()) continue;
+    record_of.emplace(&rec.props, &rec);
+    for (const auto& d : rec.props.domains) {
+      auto& listing = by_name[core::normalize_name(d)];
+      if (listing.empty() || listing.back() != &rec.props) listing.push_back(&rec.props);
+    }
   }
   auto table = std::make_shared<tls::SniTable>();
-  std::map<std::string, std::shared_ptr<const tls::SniCertificate>> made;
-  for (auto& [name, list] : by_name) {
-    // The rule's ranking restricted to this name's certificates (for a wildcard, ranked for a
-    // sample name it covers: all of the group list the wildcard).
-    std::vector<core::Certificate> group;
-    for (const auto* c : list) group.push_back(*c);
-    auto ranked = core::rank_starttls_certificates(group, core::is_wildcard(name) ? "x" + name.substr(1) : name, now);
-    if (ranked.empty()) continue;
-    const auto* rec = by_thumbprint[ranked.front()->thumbprint];
-    auto& cert = made[rec->props.thumbprint];
+  std::unordered_map<const CertificateRecord*, std::shared_ptr<const tls::SniCertificate>> made;
+  for (const auto& [name, listing] : by_name) {
+    // Each listing holds the certificates listing this name exactly as written (an exact name,
+    // or one wildcard), so the rule's ranking is the best of the listing.
+    const core::Certificate* best = core::best_candidate(listing, now);
+    if (!best) continue;
+    const CertificateRecord* rec = record_of.at(best);
+    auto& cert = made[rec];
     if (!cert) {
       cert = std::make_shared<tls::SniCertificate>(
           tls::SniCertificate{rec->props.thumbprint, rec->stored.certificate_pem, rec->stored.key_pem});
@@ -138,6 +161,7 @@ std::shared_ptr<const tls::SniTable> build_sni_table(const std::vector<Certifica
     table->add(name, cert);
     if (names) names->push_back(name);
   }
+  if (names) std::sort(names->begin(), names->end());
   return table;
 }
 

@@ -41,7 +41,8 @@ Result<std::vector<ConnectorVerdict>> evaluate_connectors(store::Store& store, c
                                                           core::SysTime now,
                                                           std::chrono::hours warning_window);
 
-// "(a) no certificate lists mail.contoso.test in its CertificateDomains", "(b) ...", "(c) ...".
+// "(a) no certificate lists mail.contoso.test in its CertificateDomains", "(b) ...", "(c) ...",
+// "(d) ...", followed by each refused certificate's thumbprint and reason.
 std::string condition_text(const ConnectorVerdict& v);
 
 // The fields of event 12014 for a connector without a certificate: Fqdn, Connector,
@@ -52,7 +53,7 @@ std::vector<std::pair<std::string, std::string>> chosen_fields(const ConnectorVe
 
 // The SNI table of a configuration: each name a certificate lists, exact or wildcard, goes to
 // the best SMTP-enabled certificate for it by the selection rule (valid at `now` first).
-// `names`, when given, receives the names added.
+// `names`, when given, receives the names added, sorted. Linear in the names of the store.
 std::shared_ptr<const tls::SniTable> build_sni_table(const std::vector<CertificateRecord>& certs,
                                                      core::SysTime now,
                                                      std::vector<std::string>* names = nullptr);

@@ -28,7 +28,8 @@ constexpr EventDefinition kCatalog[] = {
     {kManagementChange, Level::kInformation, "Management", "ManagementChange",
      "{User} ran {Command}: {Result}"},
     {kManagementAccessDenied, Level::kWarning, "Management", "ManagementAccessDenied",
-     "{User} was refused {Command}: it needs the {RequiredRole} role."},
+     "{User} was refused {Command}: it needs the {RequiredRole} role ({Count} refusal(s) of "
+     "{User} since the previous record; one record a minute at most)."},
     {kSmtpSendTlsRequiredFailed, Level::kError, "TransportService", "SmtpSendTlsRequiredFailed",
      "The send connector {Connector} requires TLS, but the session with {RemoteHost} could not use "
      "it: {Reason}. The messages stay queued."},

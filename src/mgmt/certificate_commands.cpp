@@ -1,4 +1,4 @@
-// The certificate commands (EXCHANGE-MODEL.md §1): get, new (self-signed or a request), import,
+// The certificate commands (docs/certificates.md): get, new (self-signed or a request), import,
 // enable, export, remove. Files are read and written by the shell with the caller's own rights;
 // the daemon sees only their bytes.
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include "store/store.hpp"
 #include "tls/certificate_files.hpp"
 #include "tls/certificate_io.hpp"
+#include "tls/certificate_limits.hpp"
 #include "tls/certificate_request.hpp"
 #include "tls/certificate_status.hpp"
 
@@ -94,6 +95,31 @@ Result<void> offer_default(Context& ctx, const Request& req, const core::Certifi
   return {};
 }
 
+// --key-size (Exchange's -KeySize) for an RSA key: 0 when not given (the key type's size).
+Result<int> rsa_key_size(const Request& req, tls::KeyType key_type) {
+  auto ks = arg(req, "keysize");
+  if (!ks) return 0;
+  auto n = parse_integer("--key-size", *ks);
+  if (!n) return std::move(n).take_error();
+  bool rsa = key_type == tls::KeyType::kRsa2048 || key_type == tls::KeyType::kRsa3072 ||
+             key_type == tls::KeyType::kRsa4096;
+  if (!rsa) return make_error("--key-size: only for RSA keys (an ECDSA key's size is its curve's)");
+  if (*n < tls::kMinRsaBits || *n > tls::kMaxRsaBits || *n % 1024 != 0) {
+    return make_error("--key-size: " + std::to_string(tls::kMinRsaBits) + " to " + std::to_string(tls::kMaxRsaBits) +
+                      " bits, in steps of 1024");
+  }
+  auto kt = arg(req, "keytype");
+  if (kt && !core::iequals(*kt, "rsa" + std::to_string(*n))) {
+    return make_error("--key-size " + std::to_string(*n) + " contradicts --key-type " + *kt);
+  }
+  return static_cast<int>(*n);
+}
+
+std::string ca_warning(const std::string& thumbprint) {
+  return "certificate " + thumbprint + " is a CA certificate (basicConstraints CA:TRUE): STARTTLS never " +
+         "serves it; use the server certificate it issued, or starling new-certificate";
+}
+
 // A pending request has no certificate yet: its thumbprint is the first 40 hex digits of its
 // public key's SHA-256, so it is as stable and unique as a certificate's.
 Result<std::string> pending_request_thumbprint(const std::string& request_pem) {
@@ -132,11 +158,21 @@ Reply get_certificate(Context& ctx, const Request& req) {
     for (const auto& e : *all) {
       if (!e.pending()) props.push_back(e.props);
     }
+    // StartTls says what the rule makes of each: selected, a candidate, or why it is none.
     auto ranked = core::rank_starttls_certificates(props, *domain, ctx.now);
-    for (const core::Certificate* c : ranked) r.objects.push_back(present(*c));
+    for (const core::Certificate* c : ranked) {
+      Json o = present(*c);
+      o["StartTls"] = c == ranked.front() ? "selected" : "candidate";
+      r.objects.push_back(o);
+    }
     for (const auto& c : props) {
       bool listed = std::any_of(ranked.begin(), ranked.end(), [&](auto* x) { return x->thumbprint == c.thumbprint; });
-      if (!listed && covers(c, *domain)) r.objects.push_back(present(c));
+      if (listed || !covers(c, *domain)) continue;
+      Json o = present(c);
+      std::string why = core::not_candidate_reason(c);
+      o["StartTls"] = "not a candidate: " +
+                      (why.empty() ? std::string("a certificate listing the exact name is preferred to a wildcard") : why);
+      r.objects.push_back(o);
     }
     return r;
   }
@@ -147,7 +183,7 @@ Reply get_certificate(Context& ctx, const Request& req) {
 // --- new-certificate -------------------------------------------------------------------------
 
 Reply new_certificate(Context& ctx, const Request& req) {
-  if (auto o = only_options(req, {"domain", "domainname", "subject", "subjectname", "keytype", "exportable",
+  if (auto o = only_options(req, {"domain", "domainname", "subject", "subjectname", "keytype", "keysize", "exportable",
                                   "privatekeyexportable", "services", "friendlyname", "validitydays",
                                   "request", "generaterequest", "binary", "binaryencoded"});
       !o) {
@@ -158,6 +194,10 @@ Reply new_certificate(Context& ctx, const Request& req) {
     if (auto it = req.args.find(key); it != req.args.end()) {
       for (auto& d : as_list(*it)) domains.push_back(d);
     }
+  }
+  if (domains.size() > core::kMaxCertificateNames) {
+    return failure(kExitUsage, "--domain: " + std::to_string(domains.size()) + " names; a certificate carries at most " +
+                                   std::to_string(core::kMaxCertificateNames));
   }
   for (const auto& d : domains) {
     std::string host = d.starts_with("*.") ? d.substr(2) : d;
@@ -195,6 +235,8 @@ Reply new_certificate(Context& ctx, const Request& req) {
     if (!n || *n < 1 || *n > 36500) return failure(kExitUsage, "--validity-days: 1 to 36500");
     validity = static_cast<int>(*n);
   }
+  auto rsa_bits = rsa_key_size(req, key_type);
+  if (!rsa_bits) return failure(kExitUsage, rsa_bits.error());
   auto request_file = arg(req, "request");
   if (!request_file) request_file = arg(req, "generaterequest");
 
@@ -202,7 +244,7 @@ Reply new_certificate(Context& ctx, const Request& req) {
   r.default_properties = kCertificateColumns;
   if (request_file) {
     if (has_arg(req, "services")) return failure(kExitUsage, "--services cannot be used with --request: enable the certificate once it is imported");
-    auto made = tls::make_certificate_request(dn, domains, key_type);
+    auto made = tls::make_certificate_request(dn, domains, key_type, *rsa_bits);
     if (!made) return failure(kExitFailed, made.error());
     store::StoredCertificate sc;
     auto thumbprint = pending_request_thumbprint(made->request_pem);
@@ -232,6 +274,7 @@ Reply new_certificate(Context& ctx, const Request& req) {
   ss.subject = dn;
   ss.domains = domains;
   ss.key_type = key_type;
+  ss.rsa_bits = *rsa_bits;
   ss.validity_days = validity;
   auto made = tls::generate_self_signed(ss);
   if (!made) return failure(kExitFailed, made.error());
@@ -338,6 +381,7 @@ Reply import_certificate(Context& ctx, const Request& req) {
   }
   if (auto w = ctx.store.add_certificate(sc); !w) return failure(kExitFailed, w.error());
   if (!props->has_private_key) r.warnings.push_back("the store holds no private key for " + sc.thumbprint + ": it cannot be used for STARTTLS");
+  if (props->is_ca) r.warnings.push_back(ca_warning(sc.thumbprint));
   if (status.status != "Valid") r.warnings.push_back("certificate status is " + status.status + (status.detail.empty() ? "" : " (" + status.detail + ")"));
   props->services = 0;
   props->friendly_name = friendly;
@@ -366,6 +410,7 @@ Reply enable_certificate(Context& ctx, const Request& req) {
     return failure(kExitFailed, "certificate " + entry->stored.thumbprint + " has no private key in the store: it cannot serve SMTP");
   }
   Reply r;
+  if (smtp && entry->props.is_ca) r.warnings.push_back(ca_warning(entry->stored.thumbprint));
   if (smtp && entry->props.not_after < ctx.now) {
     r.warnings.push_back("certificate " + entry->stored.thumbprint + " expired on " +
                          format_time(std::chrono::system_clock::to_time_t(entry->props.not_after)) +

@@ -1,4 +1,5 @@
 #include "mgmt/commands.hpp"
+#include "mgmt/caller.hpp"
 
 #include <grp.h>
 #include <pwd.h>
@@ -198,7 +199,7 @@ Reply execute(Context& ctx, const Request& req) {
   const std::string command(spec->name);
   Role needed = required_role(command);
 
-  // Authorization (EXCHANGE-MODEL.md §5): local administrators may do everything; on an edge
+  // Authorization (docs/roles.md): local administrators may do everything; on an edge
   // server nobody else may do anything; elsewhere the assigned roles decide.
   if (!ctx.caller.local_admin) {
     std::string why;
@@ -215,9 +216,11 @@ Reply execute(Context& ctx, const Request& req) {
       }
     }
     if (!why.empty()) {
+      // Counted, not each stored: a caller looping on a refused command costs one record a minute.
       if (ctx.events) {
-        ctx.events->record(events::kManagementAccessDenied, ctx.caller.user + ":" + command,
-                        {{"User", ctx.caller.user}, {"Command", command}, {"RequiredRole", required}});
+        ctx.events->count(events::kManagementAccessDenied, ctx.caller.user + ":" + command,
+                          {{"User", ctx.caller.user}, {"Command", command}, {"RequiredRole", required}},
+                          kRefusalRecordInterval);
       }
       return failure(kExitDenied, "permission denied: " + why);
     }
@@ -334,7 +337,7 @@ Reply get_send_connector(Context& ctx, const Request& req) {
   r.default_properties = {"Identity", "AddressSpaces", "Enabled"};
   for (const auto& c : *all) {
     if (auto id = arg(req, "identity"); id && !core::iequals(identity_name(*id), c.name)) continue;
-    r.objects.push_back(present(c));
+    r.objects.push_back(present(c, ctx.settings));
   }
   if (auto id = arg(req, "identity"); id && r.objects.empty()) {
     return failure(kExitFailed, "no send connector named '" + identity_name(*id) + "'");
@@ -363,7 +366,7 @@ Reply new_send_connector(Context& ctx, const Request& req) {
   if (auto w = ctx.store.add_send_connector(c); !w) return from_error(std::move(w).take_error());
   Reply r;
   r.default_properties = {"Identity", "AddressSpaces", "Enabled"};
-  r.objects.push_back(present(c));
+  r.objects.push_back(present(c, ctx.settings));
   warn_external_dns(ctx, c, r);
   r.change = "new send connector " + c.name + (credential_given ? " (with an AuthenticationCredential)" : "");
   return r;
@@ -504,7 +507,7 @@ Reply get_event(Context& ctx, const Request& req) {
   }
   if (auto newest = arg(req, "newest")) {
     auto n = parse_integer("--newest", *newest);
-    if (!n || *n == 0) return failure(kExitUsage, "--newest: a number above zero");
+    if (!n || *n <= 0 || *n > 10'000'000) return failure(kExitUsage, "--newest: a number from 1 to 10000000");
     q.newest = static_cast<int>(*n);
   }
   auto found = ctx.store.events(q);

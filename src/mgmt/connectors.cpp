@@ -188,13 +188,12 @@ Result<void> apply_options(Json& properties, const Json& args, const std::vector
       if (!b) return std::move(b).take_error();
       target = *b;
     } else if (target.is_number()) {
-      bool is_time = name.find("Timeout") != std::string::npos;
-      bool is_size = name.find("Size") != std::string::npos;
-      if (is_time) {
+      auto kind = numeric_kind(name).value_or(NumericKind::kPlain);
+      if (kind == NumericKind::kDuration) {
         auto s = parse_seconds(name, text);
         if (!s) return std::move(s).take_error();
         target = *s;
-      } else if (is_size) {
+      } else if (kind == NumericKind::kSize) {
         auto s = parse_size(name, text);
         if (!s) return std::move(s).take_error();
         target = *s;
@@ -217,24 +216,40 @@ Result<void> apply_options(Json& properties, const Json& args, const std::vector
   return {};
 }
 
-Json present(const core::ReceiveConnector& c, const core::ServerSettings& s) {
-  Json out;
-  out["Identity"] = s.server_name + "\\" + c.name;
+namespace {
+
+// The connector's properties, with EffectiveFqdn after Fqdn when the server is known: Fqdn stays
+// as stored (empty: inherited), EffectiveFqdn is the name really used, so nobody compares a
+// certificate against an empty field.
+template <typename Connector>
+void add_properties(Json& out, const Connector& c, const core::ServerSettings* s) {
   Json props = Json(c);
-  for (const auto& [k, v] : props.items()) out[k] = v;
-  out["ObjectClass"] = "msExchSmtpReceiveConnector";
-  return out;
+  for (const auto& [k, v] : props.items()) {
+    out[k] = v;
+    if (k == "Fqdn" && s) out[kEffectiveFqdn] = core::effective_fqdn(c, *s);
+  }
 }
 
-Json present(const core::SendConnector& c) {
+Json present_send(const core::SendConnector& c, const core::ServerSettings& s) {
   Json out;
   out["Identity"] = c.name;
-  Json props = Json(c);
-  for (const auto& [k, v] : props.items()) out[k] = v;
+  add_properties(out, c, &s);
   // Never the password: the user name alone says which credential is configured.
   out["AuthenticationCredential"] = c.authentication_user;
   out["ObjectClass"] = "msExchRoutingSMTPConnector";
   return out;
 }
+
+}  // namespace
+
+Json present(const core::ReceiveConnector& c, const core::ServerSettings& s) {
+  Json out;
+  out["Identity"] = s.server_name + "\\" + c.name;
+  add_properties(out, c, &s);
+  out["ObjectClass"] = "msExchSmtpReceiveConnector";
+  return out;
+}
+
+Json present(const core::SendConnector& c, const core::ServerSettings& s) { return present_send(c, s); }
 
 }  // namespace starling::mgmt

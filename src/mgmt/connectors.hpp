@@ -40,8 +40,11 @@ Result<void> read_properties(const Json& properties, T& out) {
 }
 
 // Display forms with Identity and ObjectClass. A send connector's AuthenticationCredential is
-// shown as its user name only: the password never leaves the store.
+// shown as its user name only: the password never leaves the store. Given the server's
+// settings, EffectiveFqdn follows Fqdn: the connector's own FQDN, or the server's when Fqdn is
+// empty (inherited); the shell's table and list show such an Fqdn as "NAME (inherited)".
+inline constexpr const char* kEffectiveFqdn = "EffectiveFqdn";
 Json present(const core::ReceiveConnector& c, const core::ServerSettings& s);
-Json present(const core::SendConnector& c);
+Json present(const core::SendConnector& c, const core::ServerSettings& s);
 
 }  // namespace starling::mgmt

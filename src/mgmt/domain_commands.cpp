@@ -1,4 +1,4 @@
-// Accepted domains (EXCHANGE-MODEL §9): get-/new-/set-/remove-accepted-domain with DomainType
+// Accepted domains (docs/mailbox-delivery.md): get-/new-/set-/remove-accepted-domain with DomainType
 // (Authoritative, InternalRelay, ExternalRelay), the default domain (--make-default; without one
 // marked, the first by name) and DeliveryTarget (Maildir or an LMTP server). A domain still named
 // by a recipient's address cannot be removed or made ExternalRelay: the refusal names them.

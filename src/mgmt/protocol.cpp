@@ -23,6 +23,10 @@ Result<Request> decode_request(const std::string& line) {
     bool ok = v.is_string() || (v.is_array() && std::all_of(v.begin(), v.end(), [](const Json& x) { return x.is_string(); }));
     if (!ok) return make_error("malformed request: option " + k);
   }
+  // The switches are booleans or absent; anything else is refused, never thrown.
+  for (const char* key : {"yes", "force", "interactive"}) {
+    if (j.contains(key) && !j[key].is_boolean()) return make_error(std::string("malformed request: ") + key);
+  }
   r.yes = j.value("yes", false);
   r.force = j.value("force", false);
   r.interactive = j.value("interactive", false);

@@ -1,4 +1,4 @@
-// Mailboxes and distribution groups (EXCHANGE-MODEL §9): get-/new-/set-/remove-mailbox and
+// Mailboxes and distribution groups (docs/mailbox-delivery.md): get-/new-/set-/remove-mailbox and
 // get-/new-/set-/remove-distribution-group. Every address, primary or alias, must be at an
 // accepted domain that delivers here (Authoritative or InternalRelay) and belong to no other
 // recipient. A mailbox's password arrives only under kMailboxPasswordKey and is stored as an

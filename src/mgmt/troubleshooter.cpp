@@ -1,4 +1,4 @@
-// test-starttls: the troubleshooting procedure of EXCHANGE-MODEL.md §6 in one command. For every
+// test-starttls: the troubleshooting procedure of docs/certificates.md in one command. For every
 // connector that offers TLS it shows the certificate the rule selects — or the condition that
 // prevents one and the exact command that fixes it — and, with --probe, what a client really
 // gets on each binding. Exit status 0 only when every connector is healthy, for monitoring.

@@ -22,6 +22,44 @@ Error bad(std::string_view property, std::string_view text, std::string_view exp
 
 }  // namespace
 
+std::optional<NumericKind> numeric_kind(std::string_view property) {
+  struct Entry {
+    std::string_view name;
+    NumericKind kind;
+  };
+  static constexpr Entry kTable[] = {
+      // Durations in seconds (connectors). The transport server's durations are shown as
+      // "[d.]hh:mm:ss" text already.
+      {"ConnectionTimeout", NumericKind::kDuration},
+      {"ConnectionInactivityTimeout", NumericKind::kDuration},
+      // Sizes in bytes.
+      {"MaxMessageSize", NumericKind::kSize},
+      {"MaxHeaderSize", NumericKind::kSize},
+      {"MessageTrackingLogMaxDirectorySize", NumericKind::kSize},
+      {"MessageTrackingLogMaxFileSize", NumericKind::kSize},
+      // Plain numbers: counts, limits, ports, identifiers, key sizes in bits.
+      {"MaxRecipientsPerMessage", NumericKind::kPlain},
+      {"MaxInboundConnection", NumericKind::kPlain},
+      {"MaxInboundConnectionPerSource", NumericKind::kPlain},
+      {"MaxProtocolErrors", NumericKind::kPlain},
+      {"Port", NumericKind::kPlain},
+      {"SmtpMaxMessagesPerConnection", NumericKind::kPlain},
+      {"TransientFailureRetryCount", NumericKind::kPlain},
+      {"MaxOutboundConnections", NumericKind::kPlain},
+      {"MaxPerDomainOutboundConnections", NumericKind::kPlain},
+      {"PoisonThreshold", NumericKind::kPlain},
+      {"EventLogMaxCount", NumericKind::kPlain},
+      {"PublicKeySize", NumericKind::kPlain},
+      {"MemberCount", NumericKind::kPlain},
+      {"Index", NumericKind::kPlain},
+      {"EventId", NumericKind::kPlain},
+  };
+  for (const auto& e : kTable) {
+    if (e.name == property) return e.kind;
+  }
+  return std::nullopt;
+}
+
 std::string option_key(std::string_view name) {
   std::string out;
   for (char c : name) {

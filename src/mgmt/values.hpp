@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,14 @@ Result<std::string> from_base64(const std::string& text);
 // Lower case without '-' or '_': how option names and property names are compared.
 std::string option_key(std::string_view name);
 
+// What a numeric property holds, so that commands parse it and the shell shows it the way
+// Exchange does: durations in seconds ("00:10:00" in tables), sizes in bytes ("10 MB (10,485,760
+// bytes)"), or plain numbers (counts, ports). The one place that knows: every numeric property a
+// command shows must be in this table (src/app/cli_catalog_test.cpp fails otherwise). Names as
+// shown, e.g. "MaxMessageSize"; nullopt for a name not in the table.
+enum class NumericKind { kPlain, kDuration, kSize };
+std::optional<NumericKind> numeric_kind(std::string_view property);
+
 // A send connector's AuthenticationCredential travels in a request under these two keys. The
 // shell fills them from the caller's --authentication-credential-file (or a terminal prompt);
 // they hold a ':' and upper case, which option_key() never yields, so no command-line option
@@ -49,8 +58,9 @@ inline constexpr std::string_view kCredentialOnCommandLine =
 inline constexpr std::string_view kMailboxPasswordKey = "Mailbox:Password";
 inline constexpr std::string_view kPasswordOnCommandLine =
     "--password is not accepted: a password on the command line is seen in the process list and "
-    "kept in the shell history. Use --password-file FILE (the password on its first line), or "
-    "--password-file - to be asked at the terminal";
+    "kept in the shell history. Use --password-file FILE (the password on its first line), "
+    "--password-file - to be asked at the terminal, or (import-certificate, export-certificate) "
+    "the STARLING_PASSWORD environment variable";
 // A password file: its first line (LF or CRLF), nothing but empty lines after; an empty file is
 // the empty password. Errors never quote the file's content.
 Result<std::string> parse_password_file(std::string_view bytes);

@@ -40,10 +40,10 @@ smtp::Address split_address(std::string_view a) {
   return {std::string(a.substr(0, at)), std::string(a.substr(at + 1))};
 }
 
-// A client-chosen user name for the server log: printable, bounded (no log injection).
-std::string printable(std::string_view s) {
+// Client-chosen text for the server log: printable, bounded (no log injection).
+std::string printable(std::string_view s, size_t limit = 256) {
   std::string out;
-  for (char c : s.substr(0, 256)) {
+  for (char c : s.substr(0, limit)) {
     out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
   }
   return out;
@@ -103,7 +103,7 @@ smtp::SessionConfig session_config(const ConnectorRuntime& rt) {
   if (auto dir = rt.directory) {
     s.verify_recipient = [dir](const smtp::Address& a) { return verdict_of(*dir, a); };
   }
-  // EXCHANGE-MODEL §9: AUTH with BasicAuth (BasicAuthRequireTLS implies it, after STARTTLS).
+  // docs/mailbox-delivery.md: AUTH with BasicAuth (BasicAuthRequireTLS implies it, after STARTTLS).
   s.basic_auth = (c.auth_mechanism & (core::kAuthBasic | core::kAuthBasicRequireTls)) != 0;
   s.basic_auth_require_tls = (c.auth_mechanism & core::kAuthBasicRequireTls) != 0;
   s.exchange_users = has_group(c, "ExchangeUsers");
@@ -171,11 +171,13 @@ Connection::Connection(Server& server, asio::ip::tcp::socket socket,
     peer_ip_ = asio::ip::make_address_v4(asio::ip::v4_mapped, remote.address().to_v6()).to_string();
   }
   smtp::SessionConfig config = session_config(*connector_);
+  config.memory = server_.receive_budget();
   received_names_user_ = config.received_names_user;
   session_.emplace(std::move(config), peer_ip_);
   if (connector_->connector.protocol_logging_verbose) {
     session_->trace = [n = number_](char dir, std::string_view line) {
-      log_line("smtp[" + std::to_string(n) + "] " + dir + " " + std::string(line));
+      // Client lines may hold ESC or NUL: the log gets them as '?' (no terminal escapes).
+      log_line("smtp[" + std::to_string(n) + "] " + dir + " " + printable(line, line.size()));
     };
   }
   started_ = last_activity_ = std::chrono::steady_clock::now();
@@ -304,8 +306,11 @@ asio::awaitable<void> Connection::queue_message(smtp::Message m) {
   queue::Envelope envelope;
   envelope.mail_from = m.mail_from.str();
   for (const auto& r : m.recipients) envelope.recipients.push_back(r.str());
+  // Counted against the receive budget until the queue has written the content (its Done).
+  smtp::Reservation memory = std::move(m.memory);
   auto [ok, text] = co_await async_enqueue(spool, id, std::move(envelope), std::move(header),
                                            std::move(m.content), asio::use_awaitable);
+  memory = smtp::Reservation();  // given back before the session reads the next message
   if (ok) {
     session_->message_queued(text);
   } else {

@@ -224,6 +224,10 @@ void Dispatcher::on_submit(queue::QueuedMessage message) {
   m->parts.assign(m->q.envelope.recipients.size(), 0);
   m->part_reply.assign(m->q.envelope.recipients.size(), std::nullopt);
   if (m->q.arrival == 0) m->q.arrival = now_unix();
+  // A recovered recipient that was tried, or is final, was routed before the restart: the
+  // loop check was made then, and its content need not be read again for it.
+  m->routed_once = std::any_of(m->q.state.begin(), m->q.state.end(),
+                               [](const auto& s) { return s.attempts > 0 || s.final(); });
   std::string id = m->q.id;
   messages_[id] = m;
   route(m);
@@ -238,6 +242,20 @@ void Dispatcher::set_state(const MessagePtr& m, size_t index, Status status, con
   st.next_attempt = next_attempt;
   if (status != Status::kDelivered || !hop.empty()) ++st.attempts;
   update.recipients.emplace_back(index, st);
+}
+
+bool Dispatcher::hop_count_exceeded(const queue::QueuedMessage& q) {
+  if (q.has_data()) return core::count_received_headers(q.data) > core::kMaxReceivedHeaders;
+  // Recovered before it was ever routed: trace fields are at the top, a prefix is enough.
+  constexpr uint64_t kTracePrefix = 1 << 20;
+  auto head = spool_.load(q, kTracePrefix);
+  if (!head) log_line("outbound: " + q.id + ": " + head.error());
+  return head && core::count_received_headers(*head) > core::kMaxReceivedHeaders;
+}
+
+Result<std::string> Dispatcher::content_for_attempt(const queue::QueuedMessage& q) {
+  if (q.has_data()) return q.data;
+  return spool_.load(q);
 }
 
 void Dispatcher::record(queue::StateUpdate update) {
@@ -255,7 +273,7 @@ void Dispatcher::route(const MessagePtr& m) {
   const auto& rcpts = m->q.envelope.recipients;
   if (!m->routed_once) {
     m->routed_once = true;
-    if (core::count_received_headers(m->q.data) > core::kMaxReceivedHeaders) {
+    if (hop_count_exceeded(m->q)) {
       queue::StateUpdate update{m->q.id};
       for (size_t i = 0; i < rcpts.size(); ++i) {
         if (m->q.state[i].final() || m->busy[i]) continue;
@@ -265,6 +283,7 @@ void Dispatcher::route(const MessagePtr& m) {
         log_line("outbound: " + m->q.id + " " + rcpts[i] + " failed: mail loop (Received: headers)");
       }
       record(std::move(update));
+      m->q.release_data();
       return;
     }
   }
@@ -297,10 +316,8 @@ void Dispatcher::route(const MessagePtr& m) {
     const core::AcceptedDomain* d = dir->domain(domain_of(mb.primary_address));
     return d ? d->delivery_target : std::string("Maildir");
   };
-  size_t open = 0;
   for (size_t i = 0; i < rcpts.size(); ++i) {
     if (m->q.state[i].final()) continue;
-    ++open;
     if (m->busy[i] || m->unreachable[i] || m->q.state[i].next_attempt > now) continue;
     std::set<std::string> accepted_here;
     const std::set<std::string>* accepted = &cfg.accepted_domains;
@@ -367,8 +384,6 @@ void Dispatcher::route(const MessagePtr& m) {
     }
     bool maildir = core::to_lower(target) == "maildir";
     if (maildir) {
-      std::set<size_t> covered;  // a group's recipient may have several copies here
-      for (const LocalCopy& c : list) covered.insert(c.indices.begin(), c.indices.end());
       queue::QueuedMessage copy;
       copy.id = m->q.id;
       copy.envelope.mail_from = m->q.envelope.mail_from;
@@ -377,11 +392,13 @@ void Dispatcher::route(const MessagePtr& m) {
         copy.envelope.recipients.push_back(c.address);
         files.push_back({c.mailbox, c.address});
       }
-      bool nothing_else = covered.size() == open && copies.size() == 1 && by_hop.empty() && unknown.empty() &&
-                          std::none_of(m->q.state.begin(), m->q.state.end(),
-                                       [](const auto& s) { return s.status == Status::kFailed; });
-      // Delivered here alone and nothing failed: no report will need the content again.
-      copy.data = nothing_else ? std::move(m->q.data) : m->q.data;
+      // The content of a message fresh from the receiving side serves this first attempt
+      // without being read again (the plain local path); any other copy is read from the queue
+      // by the mailbox agent, off this thread.
+      copy.data = std::move(m->q.data);
+      copy.content_offset = m->q.content_offset;
+      copy.content_size = m->q.content_size;
+      copy.content_crc = m->q.content_crc;
       local_inflight_[m->q.id].push_back({copy.envelope.recipients, list});
       local_.submit(std::move(copy), std::move(files));
       continue;
@@ -400,6 +417,9 @@ void Dispatcher::route(const MessagePtr& m) {
     t.ready.push_back({m, list});
     schedule_lmtp(t);
   }
+  // Attempts after this one (LMTP, outbound, retries, reports) read the content from the queue:
+  // a waiting message holds its envelope and state only.
+  m->q.release_data();
   for (auto& [list, reply] : unusable) {
     local_done(m, list, std::vector<smtp::Reply>(list.size(), reply), "");
   }
@@ -534,7 +554,13 @@ void Dispatcher::send_report(const MessagePtr& m, bool delay) {
   in.queue_id = m->q.id;
   in.arrival = m->q.arrival;
   in.now = now_unix();
-  in.original = m->q.data;
+  // Larger originals are returned as headers only: no need to read more than that limit.
+  auto original = m->q.has_data() ? Result<std::string>(m->q.data) : spool_.load(m->q, in.max_full_original + 1);
+  if (original) {
+    in.original = std::move(*original);
+  } else {
+    log_line("outbound: " + m->q.id + ": the report goes without the original: " + original.error());
+  }
   for (size_t i = 0; i < m->q.state.size(); ++i) {
     const auto& st = m->q.state[i];
     bool wanted = delay ? st.status == Status::kPending : st.status == Status::kFailed;

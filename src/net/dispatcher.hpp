@@ -10,6 +10,11 @@
 // that fails alone retries at MessageRetryInterval. Every change of a recipient's state is made
 // durable in the queue file before it is relied on; a message leaves the queue only when all its
 // recipients are final, after its non-delivery report (if any) is itself durably queued.
+// A queued message here is its envelope, its state and where its content is in the queue file:
+// the content is read back when an attempt starts (LMTP, outbound SMTP, a report attaching it;
+// the mailbox agent reads its own) and let go when it ends, so memory grows with the messages
+// in attempts, not with the queue. A message fresh from the receiving side keeps its content
+// for its first routing only.
 // Threading: everything runs on the io_context given to it (one thread); submit() and
 // configure() may be called from any thread.
 #pragma once
@@ -129,6 +134,11 @@ class Dispatcher {
                  const std::string& reply, int64_t next_attempt, const std::string& hop,
                  queue::StateUpdate& update);
   void record(queue::StateUpdate update);
+  // More Received: fields than core::kMaxReceivedHeaders: a mail loop.
+  bool hop_count_exceeded(const queue::QueuedMessage& q);
+  // The content for an attempt, read from the queue file (a waiting message holds none); an
+  // error when the file cannot give it back (gone, or changed behind the queue's back).
+  Result<std::string> content_for_attempt(const queue::QueuedMessage& q);
   void fail_batch(const Batch& b, const smtp::Reply& reply, const std::string& hop, const std::string& remote);
   void defer_batch(const Batch& b, const smtp::Reply& reply, const std::string& hop, int64_t next_attempt);
   void hop_failed(Hop& hop, const smtp::Reply& reply);

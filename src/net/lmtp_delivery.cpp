@@ -101,19 +101,30 @@ asio::awaitable<void> Dispatcher::run_lmtp(std::string key) {
   Hooks hooks;
   hooks.stopping = [this] { return stopping_; };
   hooks.next = [&]() -> std::optional<smtp::OutboundMessage> {
-    if (t.ready.empty()) return std::nullopt;
-    current = std::move(t.ready.front());
-    t.ready.pop_front();
-    const queue::QueuedMessage& q = current->message->q;
-    smtp::OutboundMessage om;
-    om.mail_from = q.envelope.mail_from;
-    // The mailbox's primary address: the LMTP server need not know the aliases that led here.
-    for (const LocalCopy& c : current->copies) om.recipients.push_back(c.mailbox);
-    om.data = q.data;
-    om.smtputf8 = smtp::has_non_ascii(om.mail_from);
-    for (const auto& r : om.recipients) om.smtputf8 = om.smtputf8 || smtp::has_non_ascii(r);
-    om.eight_bit = has_eight_bit(q.data);
-    return om;
+    while (!t.ready.empty()) {
+      LmtpJob job = std::move(t.ready.front());
+      t.ready.pop_front();
+      // Read from the queue for this transaction only.
+      auto content = content_for_attempt(job.message->q);
+      if (!content) {
+        log_line("delivery: " + job.message->q.id + ": " + content.error());
+        smtp::Reply unreadable = smtp::make_reply(451, "4.3.0", "cannot read the queued message");
+        local_done(job.message, job.copies, std::vector<smtp::Reply>(job.copies.size(), unreadable), name);
+        continue;
+      }
+      current = std::move(job);
+      const queue::QueuedMessage& q = current->message->q;
+      smtp::OutboundMessage om;
+      om.mail_from = q.envelope.mail_from;
+      // The mailbox's primary address: the LMTP server need not know the aliases that led here.
+      for (const LocalCopy& c : current->copies) om.recipients.push_back(c.mailbox);
+      om.eight_bit = has_eight_bit(*content);
+      om.data = std::move(*content);
+      om.smtputf8 = smtp::has_non_ascii(om.mail_from);
+      for (const auto& r : om.recipients) om.smtputf8 = om.smtputf8 || smtp::has_non_ascii(r);
+      return om;
+    }
+    return std::nullopt;
   };
   hooks.done = [&](const smtp::Outcome& o) {
     LmtpJob job = std::move(*current);

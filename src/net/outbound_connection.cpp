@@ -364,21 +364,32 @@ asio::awaitable<Dispatcher::Attempt> Dispatcher::converse(Hop& hop, const SendCo
       current = std::move(hop.ready.front());
       hop.ready.pop_front();
       const queue::QueuedMessage& q = current->message->q;
-      if (q.data.size() > c.max_message_size) {
+      if (q.content_size > c.max_message_size) {
         Batch b = std::move(*current);
         current.reset();
-        fail_batch(b, smtp::make_reply(552, "5.3.4", "message size " + std::to_string(q.data.size()) +
+        fail_batch(b, smtp::make_reply(552, "5.3.4", "message size " + std::to_string(q.content_size) +
                                                          " exceeds the send connector's MaxMessageSize " +
                                                          std::to_string(c.max_message_size)),
                    name, "");
         continue;
       }
+      // Read from the queue for this attempt only; the session lets it go when it is sent.
+      auto content = content_for_attempt(q);
+      if (!content) {
+        Batch b = std::move(*current);
+        current.reset();
+        log_line("outbound: " + b.message->q.id + ": " + content.error());
+        std::uniform_real_distribution<double> jitter(0.0, 1.0);
+        defer_batch(b, smtp::make_reply(451, "4.3.0", "cannot read the queued message"), name,
+                    now_unix() + core::message_retry_delay(config_->transport, jitter(rng_)).count());
+        continue;
+      }
       smtp::OutboundMessage om;
       om.mail_from = q.envelope.mail_from;
       for (size_t i : current->recipients) om.recipients.push_back(q.envelope.recipients[i]);
-      om.data = q.data;
+      om.eight_bit = has_eight_bit(*content);
+      om.data = std::move(*content);
       om.smtputf8 = needs_smtputf8(q, current->recipients);
-      om.eight_bit = has_eight_bit(q.data);
       ++sent;
       session.send(std::move(om));
       continue;

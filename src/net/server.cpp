@@ -5,6 +5,8 @@
 #include <asio/ip/v6_only.hpp>
 #include <asio/write.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <mutex>
 
@@ -27,7 +29,28 @@ void refuse(asio::ip::tcp::socket socket, std::string line) {
 
 }  // namespace
 
-Server::Server(asio::io_context& io, queue::Spool& spool) : io_(io), spool_(spool) {}
+namespace {
+
+// The automatic receive memory budget: a quarter of physical memory, at most 1 GiB.
+uint64_t automatic_receive_memory() {
+  constexpr uint64_t kMost = uint64_t{1} << 30;
+  long pages = ::sysconf(_SC_PHYS_PAGES);
+  long page_size = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return kMost;
+  return std::min(kMost, static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) / 4);
+}
+
+}  // namespace
+
+Server::Server(asio::io_context& io, queue::Spool& spool)
+    : io_(io),
+      spool_(spool),
+      receive_budget_(std::make_shared<smtp::MemoryBudget>(automatic_receive_memory())) {}
+
+void Server::set_receive_memory_limit(uint64_t bytes) {
+  receive_memory_limit_ = bytes;
+  receive_budget_->set_limit(bytes == 0 ? automatic_receive_memory() : bytes);
+}
 
 Server::~Server() { verifier_.join(); }
 
@@ -142,6 +165,10 @@ Result<void> Server::start(Runtime runtime) {
   runtime_ = std::move(runtime);
   listeners_ = std::move(opened);
   for (Listener& l : listeners_) accept_loop(l);
+  log_line("smtp: messages being received may hold " +
+           std::to_string(receive_budget_->limit() >> 20) + " MiB of memory together" +
+           (receive_memory_limit_ == 0 ? " (automatic: a quarter of physical memory, at most 1 GiB)"
+                                       : ""));
   return {};
 }
 

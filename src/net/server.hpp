@@ -23,6 +23,7 @@
 #include "core/result.hpp"
 #include "net/runtime.hpp"
 #include "queue/spool.hpp"
+#include "smtp/data_reader.hpp"
 
 namespace starling::net {
 
@@ -56,7 +57,9 @@ class Server {
 
   // Bytes of message content that sessions receiving may hold, all together; past it new data
   // gets 452 4.3.1. 0: automatic (a quarter of physical memory, at most 1 GiB).
-  void set_receive_memory_limit(uint64_t bytes) { receive_memory_limit_ = bytes; }
+  void set_receive_memory_limit(uint64_t bytes);
+  // The budget every session's content is counted against (docs/receive-path.md).
+  const std::shared_ptr<smtp::MemoryBudget>& receive_budget() const { return receive_budget_; }
 
   // Connection bookkeeping (used by Connection).
   void connection_closed(Connection* c);
@@ -104,6 +107,7 @@ class Server {
   std::map<std::string, Counters> counters_;  // by connector name
   bool stopping_ = false;
   uint64_t receive_memory_limit_ = 0;
+  std::shared_ptr<smtp::MemoryBudget> receive_budget_;
   std::function<void()> on_stopped_;
   std::unique_ptr<asio::steady_timer> grace_timer_;
   struct AuthFailures {

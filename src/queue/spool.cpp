@@ -1,15 +1,17 @@
 #include "queue/spool.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+
+#include "core/log.hpp"
+#include "queue/queue_file.hpp"
 
 namespace starling::queue {
 namespace {
@@ -19,30 +21,102 @@ constexpr std::string_view kTrailer = "\nEND\n";
 
 std::string errno_text() { return std::strerror(errno); }
 
+// A directory in the queue, never through a symbolic link.
+int open_directory(int at, const char* name) {
+  return ::openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+// Opens an entry of a queue directory for `flags`, only if it is a regular file with one link:
+// O_NOFOLLOW refuses a symbolic link, O_NONBLOCK keeps a FIFO from blocking the open, and fstat
+// of the descriptor (not of the name, which may change meanwhile) sees what was opened.
+Result<int> open_regular(int dir_fd, const std::string& name, int flags, struct stat* st_out = nullptr) {
+  int fd = ::openat(dir_fd, name.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;  // kept for the caller (ENOENT: the message is gone)
+    Result<int> r = make_error(e == ELOOP || e == ENXIO || e == EISDIR || e == ENODEV ? "not a regular file"
+                                                                                   : errno_text());
+    errno = e;
+    return r;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    bool links = S_ISREG(st.st_mode) && st.st_nlink != 1;
+    ::close(fd);
+    return make_error(links ? "not a regular file (more than one link)" : "not a regular file");
+  }
+  if (st_out) *st_out = st;
+  return fd;
+}
+
+// The names in a directory given by descriptor, but "." and "..".
+Result<std::vector<std::string>> entries_of(int dir_fd) {
+  std::vector<std::string> names;
+  int fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* d = fd < 0 ? nullptr : ::fdopendir(fd);
+  if (!d) {
+    std::string why = errno_text();
+    if (fd >= 0) ::close(fd);
+    return make_error(why);
+  }
+  while (dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+  }
+  ::closedir(d);
+  return names;
+}
+
+ssize_t read_at(int fd, char* buf, size_t n, uint64_t offset) {
+  ssize_t got = 0;
+  do {
+    got = ::pread(fd, buf, n, static_cast<off_t>(offset));
+  } while (got < 0 && errno == EINTR);
+  return got;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Spool>> Spool::open(const std::filesystem::path& dir, SpoolIo io) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return make_error("cannot create " + dir.string() + ": " + ec.message());
-  std::filesystem::create_directories(dir / "free", ec);
-  if (ec) return make_error("cannot create " + (dir / "free").string() + ": " + ec.message());
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return make_error("cannot open " + dir.string() + ": " + errno_text());
-  int free_fd = ::open((dir / "free").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (free_fd < 0) {
+  int fd = open_directory(AT_FDCWD, dir.c_str());
+  if (fd < 0) {
+    return make_error("cannot open " + dir.string() + ": " +
+                      (errno == ELOOP ? "a symbolic link, not a directory" : errno_text()));
+  }
+  if (::mkdirat(fd, "free", 0700) != 0 && errno != EEXIST) {
+    std::string why = errno_text();
     ::close(fd);
-    return make_error("cannot open " + (dir / "free").string() + ": " + errno_text());
+    return make_error("cannot create " + (dir / "free").string() + ": " + why);
+  }
+  int free_fd = open_directory(fd, "free");
+  if (free_fd < 0) {
+    std::string why = errno == ELOOP || errno == ENOTDIR ? "not a directory (a symbolic link?)" : errno_text();
+    ::close(fd);
+    return make_error("cannot open " + (dir / "free").string() + ": " + why);
   }
   return std::unique_ptr<Spool>(new Spool(dir, fd, free_fd, std::move(io)));
 }
 
 Spool::Spool(std::filesystem::path dir, int dir_fd, int free_fd, SpoolIo io)
     : dir_(std::move(dir)), dir_fd_(dir_fd), free_fd_(free_fd), io_(std::move(io)) {
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir_ / "free", ec)) {
+  size_t refused = 0;
+  auto names = entries_of(free_fd_);
+  for (const std::string& name : names ? *names : std::vector<std::string>{}) {
     if (free_.size() >= kMaxFree) break;
-    if (e.is_regular_file()) free_.push_back(e.path().filename().string());
+    struct stat st {};
+    bool regular = ::fstatat(free_fd_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+                   st.st_nlink == 1;
+    if (regular) {
+      free_.push_back(name);
+    } else {
+      ++refused;
+    }
+  }
+  if (refused > 0) {
+    log_line("queue: " + std::to_string(refused) + " entries of " + (dir_ / "free").string() +
+             " are not regular files; they are never recycled");
   }
   writer_ = std::thread([this] { run(); });
 }
@@ -86,26 +160,34 @@ void Spool::enqueue(std::string id, Envelope envelope, std::string header, std::
   wake_.notify_one();
 }
 
-namespace {
-
-uint32_t crc_of(std::string_view fields, std::string_view a, std::string_view b) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  for (std::string_view part : {fields, a, b}) {
-    if (part.empty()) continue;  // crc32() with a null buffer returns the initial value
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(part.data()), static_cast<uInt>(part.size()));
+// A recyclable file from free/, opened for rewriting; -1 when there is none. An entry that is not
+// a regular file with one link (planted after start-up) is dropped from the list, never written.
+int Spool::open_recycled(std::string& name) {
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (free_.empty()) return -1;
+      name = std::move(free_.back());
+      free_.pop_back();
+    }
+    auto fd = open_regular(free_fd_, name, O_WRONLY);
+    if (fd) return *fd;
+    log_line("queue: free/" + name + " not recycled: " + fd.error());
   }
-  return static_cast<uint32_t>(crc);
 }
 
-}  // namespace
-
-Result<void> Spool::write_file(const Pending& p) {
-  std::string fields = "from " + p.envelope.mail_from + "\n";
-  for (const auto& r : p.envelope.recipients) fields += "rcpt " + r + "\n";
-  fields += "size " + std::to_string(p.header.size() + p.content.size()) + "\n";
+Result<void> Spool::write_file(Pending& p) {
+  uint64_t size = p.header.size() + p.content.size();
+  if (std::string why = envelope_problem(p.envelope); !why.empty()) {
+    return make_error("cannot queue " + p.id + ": " + why);
+  }
+  if (size > kMaxMessageSize) return make_error("cannot queue " + p.id + ": larger than the queue takes");
+  std::string fields = header_fields(p.envelope, size);
+  p.content_crc = crc_update(crc_update(0, p.header), p.content);
   char crc[32];
-  std::snprintf(crc, sizeof crc, "crc32 %08X\n\n", crc_of(fields, p.header, p.content));
+  std::snprintf(crc, sizeof crc, "crc32 %08X\n\n", crc_combine(crc_update(0, fields), p.content_crc, size));
   std::string head = std::string(kMagic) + fields + crc;
+  p.content_offset = head.size();
   iovec iov[4] = {
       {head.data(), head.size()},
       {const_cast<char*>(p.header.data()), p.header.size()},
@@ -116,19 +198,11 @@ Result<void> Spool::write_file(const Pending& p) {
   // A recycled file is rewritten from its start and moved into place when complete; a new
   // file is created under its final name.
   std::string recycled;
-  {
-    std::lock_guard lock(mutex_);
-    if (!free_.empty()) {
-      recycled = std::move(free_.back());
-      free_.pop_back();
-    }
+  int fd = open_recycled(recycled);
+  if (fd < 0) {
+    recycled.clear();
+    fd = ::openat(dir_fd_, p.id.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
   }
-  int fd = -1;
-  if (!recycled.empty()) {
-    fd = ::openat(free_fd_, recycled.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) recycled.clear();
-  }
-  if (fd < 0) fd = ::openat(dir_fd_, p.id.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0) return make_error("cannot create queue file " + p.id + ": " + errno_text());
   auto discard = [&] {
     if (recycled.empty()) {
@@ -188,70 +262,19 @@ void Spool::remove(const std::string& id) {
 
 namespace {
 
-// A reply kept on one state line: no line ends, bounded.
+// A reply kept on one state line: no line ends or other control characters, bounded.
 std::string one_line(std::string_view text) {
   std::string out(text.substr(0, 1000));
   for (char& c : out) {
-    if (c == '\r' || c == '\n') c = ' ';
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
   }
   return out;
 }
 
 std::string state_line(std::string_view payload) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size()));
   char head[16];
-  std::snprintf(head, sizeof head, "S %08X ", static_cast<unsigned>(crc));
+  std::snprintf(head, sizeof head, "S %08X ", static_cast<unsigned>(crc_update(0, payload)));
   return head + std::string(payload) + "\n";
-}
-
-template <typename T>
-bool parse_number(std::string_view text, T& out, int base = 10) {
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
-  return !text.empty() && ec == std::errc{} && p == text.data() + text.size();
-}
-
-// Next space-separated word of `rest` (consumed).
-std::string_view word(std::string_view& rest) {
-  size_t sp = rest.find(' ');
-  std::string_view w = rest.substr(0, sp);
-  rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
-  return w;
-}
-
-// Applies the state lines after the trailer; stops at the first torn or damaged line.
-void apply_state_lines(std::string_view lines, QueuedMessage& m) {
-  while (!lines.empty()) {
-    size_t nl = lines.find('\n');
-    if (nl == std::string_view::npos) return;  // torn: never flushed
-    std::string_view line = lines.substr(0, nl);
-    lines.remove_prefix(nl + 1);
-    if (line.size() < 11 || !line.starts_with("S ") || line[10] != ' ') return;
-    uint32_t crc = 0;
-    if (!parse_number(line.substr(2, 8), crc, 16)) return;
-    std::string_view payload = line.substr(11);
-    uLong actual = crc32(0L, Z_NULL, 0);
-    actual = crc32(actual, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size()));
-    if (actual != crc) return;
-    std::string_view kind = word(payload);
-    if (kind == "d") {
-      m.delay_notified = true;
-      continue;
-    }
-    if (kind != "r") return;
-    size_t index = 0;
-    RecipientState st;
-    std::string_view status = word(payload);
-    if (!parse_number(word(payload), index) || index >= m.state.size() || status.size() != 1 ||
-        std::string_view("PDF").find(status[0]) == std::string_view::npos) {
-      // Written by this code, checksummed: a mismatch is damage. Skip rather than guess.
-      continue;
-    }
-    st.status = static_cast<RecipientState::Status>(status[0]);
-    if (!parse_number(word(payload), st.attempts) || !parse_number(word(payload), st.next_attempt)) continue;
-    st.last_reply = std::string(payload);
-    m.state[index] = std::move(st);
-  }
 }
 
 }  // namespace
@@ -265,11 +288,12 @@ Result<void> Spool::append_state(const StateUpdate& u) {
   }
   if (u.delay_notified) text += state_line("d");
   if (text.empty()) return {};
-  int fd = ::openat(dir_fd_, u.id.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd < 0) {
+  auto opened = open_regular(dir_fd_, u.id, O_WRONLY | O_APPEND);
+  if (!opened) {
     if (errno == ENOENT) return {};  // already removed
-    return make_error("cannot open queue file " + u.id + ": " + errno_text());
+    return make_error("cannot open queue file " + u.id + ": " + opened.error());
   }
+  int fd = *opened;
   std::string_view rest = text;
   while (!rest.empty()) {
     ssize_t n = ::write(fd, rest.data(), rest.size());
@@ -322,7 +346,7 @@ void Spool::run() {
     std::vector<Result<void>> written;
     written.reserve(batch.size());
     bool any = !removals.empty();
-    for (const Pending& p : batch) {
+    for (Pending& p : batch) {
       written.push_back(write_file(p));
       any = any || written.back().ok();
     }
@@ -352,10 +376,14 @@ void Spool::run() {
         batch[i].done(batch[i].id);
         if (sink_) {
           Pending& p = batch[i];
-          p.header += p.content;
-          QueuedMessage m{std::move(p.id), std::move(p.envelope), std::move(p.header)};
+          // In place: the receive side leaves room for the trace header in the content's buffer.
+          p.content.insert(0, p.header);
+          QueuedMessage m{std::move(p.id), std::move(p.envelope), std::move(p.content)};
           m.state.resize(m.envelope.recipients.size());
           m.arrival = arrival_of(m.id);
+          m.content_offset = p.content_offset;
+          m.content_size = m.data.size();
+          m.content_crc = p.content_crc;
           sink_(std::move(m));
         }
       } else {
@@ -368,90 +396,121 @@ void Spool::run() {
 
 int64_t arrival_of(std::string_view id) {
   uint64_t micros = 0;
-  if (id.size() < 13 || !parse_number(id.substr(0, 13), micros, 16)) return 0;
+  if (id.size() < 13) return 0;
+  auto [p, ec] = std::from_chars(id.data(), id.data() + 13, micros, 16);
+  if (ec != std::errc{} || p != id.data() + 13) return 0;
   return static_cast<int64_t>(micros / 1000000);
 }
 
 Result<QueuedMessage> parse_queue_file(std::string id, const std::string& bytes) {
-  if (kMagic.starts_with(bytes)) return make_error("incomplete (empty)");
-  if (!bytes.starts_with(kMagic)) return make_error("not a queue file");
-  QueuedMessage m;
-  m.id = std::move(id);
-  size_t pos = kMagic.size();
-  size_t size = std::string::npos;
-  size_t fields_start = pos, fields_end = 0;
-  uint32_t crc = 0;
-  bool have_from = false, have_crc = false;
-  while (true) {
-    size_t nl = bytes.find('\n', pos);
-    if (nl == std::string::npos) return make_error("incomplete header");
-    std::string_view line(bytes.data() + pos, nl - pos);
-    pos = nl + 1;
-    if (line.empty()) break;
-    if (line.starts_with("from ")) {
-      m.envelope.mail_from = std::string(line.substr(5));
-      have_from = true;
-    } else if (line.starts_with("rcpt ")) {
-      m.envelope.recipients.emplace_back(line.substr(5));
-    } else if (line.starts_with("size ")) {
-      if (!parse_number(line.substr(5), size)) return make_error("bad size line");
-      fields_end = pos;
-    } else if (line.starts_with("crc32 ")) {
-      if (!parse_number(line.substr(6), crc, 16)) return make_error("bad crc32 line");
-      have_crc = true;
-    } else {
-      return make_error("unknown header line");
-    }
-  }
-  if (size != std::string::npos && (size > bytes.size() || bytes.size() - size < pos + kTrailer.size())) {
-    return make_error("incomplete (shorter than its size)");
-  }
-  if (!have_from || m.envelope.recipients.empty() || size == std::string::npos || !have_crc) {
-    return make_error("header lacks from, rcpt, size or crc32");
-  }
-  if (std::string_view(bytes).substr(pos + size, kTrailer.size()) != kTrailer) {
-    return make_error("incomplete (no trailer)");
-  }
-  std::string_view fields(bytes.data() + fields_start, fields_end - fields_start);
-  std::string_view data(bytes.data() + pos, size);
-  if (crc_of(fields, data, {}) != crc) return make_error("checksum does not match");
-  m.data = std::string(data);
-  m.state.resize(m.envelope.recipients.size());
-  apply_state_lines(std::string_view(bytes).substr(pos + size + kTrailer.size()), m);
-  m.arrival = arrival_of(m.id);
+  size_t pos = 0;
+  auto m = read_queue_file(std::move(id), bytes.size(), [&](char* buf, size_t n) -> ssize_t {
+    n = std::min(n, bytes.size() - pos);
+    std::memcpy(buf, bytes.data() + pos, n);
+    pos += n;
+    return static_cast<ssize_t>(n);
+  });
+  if (m) m->data = bytes.substr(m->content_offset, m->content_size);
   return m;
 }
 
+Result<std::string> Spool::load(const QueuedMessage& m, uint64_t limit) const {
+  auto opened = open_regular(dir_fd_, m.id, O_RDONLY);
+  if (!opened) return make_error("cannot open queue file " + m.id + ": " + opened.error());
+  int fd = *opened;
+  uint64_t want = std::min(limit, m.content_size);
+  std::string out(want, '\0');
+  uint64_t done = 0;
+  while (done < want) {
+    ssize_t n = read_at(fd, out.data() + done, want - done, m.content_offset + done);
+    if (n <= 0) {
+      std::string why = n < 0 ? errno_text() : "shorter than its content";
+      ::close(fd);
+      return make_error("cannot read queue file " + m.id + ": " + why);
+    }
+    done += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  if (want == m.content_size && crc_update(0, out) != m.content_crc) {
+    return make_error("queue file " + m.id + " changed: its content does not match its checksum");
+  }
+  return out;
+}
+
+namespace {
+
+// Moves queue entries aside into a subdirectory of the queue, itself never a symbolic link.
+class Aside {
+ public:
+  Aside(int dir_fd, const char* name) : dir_fd_(dir_fd), name_(name) {}
+  ~Aside() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  // Whether `entry` went; else it stays where it is, and the log says why.
+  bool move(const std::string& entry) {
+    if (fd_ < 0) {
+      if (::mkdirat(dir_fd_, name_, 0700) != 0 && errno != EEXIST) return refuse(entry);
+      fd_ = open_directory(dir_fd_, name_);
+      if (fd_ < 0) return refuse(entry);
+    }
+    return ::renameat(dir_fd_, entry.c_str(), fd_, entry.c_str()) == 0 || refuse(entry);
+  }
+
+ private:
+  bool refuse(const std::string& entry) {
+    log_line("queue: cannot move " + entry + " into " + name_ + "/: " + errno_text() + "; left in place");
+    return false;
+  }
+  int dir_fd_;
+  const char* name_;
+  int fd_ = -1;
+};
+
+bool is_subdirectory(std::string_view name) { return name == "free" || name == "incomplete" || name == "corrupt"; }
+
+}  // namespace
+
 Result<Spool::Recovered> Spool::recover() {
   Recovered out;
-  std::vector<std::string> ids;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
-    if (e.is_regular_file()) ids.push_back(e.path().filename().string());
-  }
-  if (ec) return make_error("cannot list " + dir_.string() + ": " + ec.message());
+  auto listed = entries_of(dir_fd_);
+  if (!listed) return make_error("cannot list " + dir_.string() + ": " + listed.error());
+  std::vector<std::string> ids = std::move(*listed);
+  std::erase_if(ids, [](const std::string& n) { return is_subdirectory(n); });
   std::sort(ids.begin(), ids.end());  // ids are time-ordered
+  Aside incomplete(dir_fd_, "incomplete"), corrupt(dir_fd_, "corrupt");
   for (const std::string& id : ids) {
-    // A file far larger than any message a connector accepts is not read into memory.
-    constexpr uintmax_t kMaxFile = 1ull << 31;
-    Result<QueuedMessage> m = make_error("larger than 2 GiB");
-    if (std::filesystem::file_size(dir_ / id, ec) <= kMaxFile && !ec) {
-      std::ifstream in(dir_ / id, std::ios::binary);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      m = parse_queue_file(id, ss.str());
+    struct stat st {};
+    auto opened = open_regular(dir_fd_, id, O_RDONLY, &st);
+    if (!opened && opened.error().starts_with("not a regular file")) {
+      // A symbolic link, FIFO, device, directory or hard link planted here: never followed,
+      // never read; put aside (the link itself, not what it points to) for the administrator.
+      corrupt.move(id);
+      out.corrupt.push_back(id + ": " + opened.error());
+      continue;
     }
+    if (!opened) {
+      if (errno == ENOENT) continue;  // gone since the listing
+      log_line("queue: " + id + " not recovered now: " + opened.error() + "; left in place");
+      continue;
+    }
+    int fd = *opened;
+    Result<QueuedMessage> m = read_queue_file(id, static_cast<uint64_t>(st.st_size), [fd](char* buf, size_t n) {
+      return ::read(fd, buf, n);
+    });
+    ::close(fd);
     if (m) {
       out.messages.push_back(std::move(*m));
       continue;
     }
+    if (m.error().starts_with("cannot read")) {
+      log_line("queue: " + id + " not recovered now: " + m.error() + "; left in place");
+      continue;
+    }
     // Incomplete: never acknowledged (the flush had not completed). Anything else is damage
     // to a file that may have been acknowledged: kept apart, named, for the administrator.
-    bool incomplete = m.error().starts_with("incomplete");
-    const char* aside = incomplete ? "incomplete" : "corrupt";
-    std::filesystem::create_directories(dir_ / aside, ec);
-    std::filesystem::rename(dir_ / id, dir_ / aside / id, ec);
-    (incomplete ? out.discarded : out.corrupt).push_back(id + ": " + m.error());
+    bool is_incomplete = m.error().starts_with("incomplete");
+    (is_incomplete ? incomplete : corrupt).move(id);
+    (is_incomplete ? out.discarded : out.corrupt).push_back(id + ": " + m.error());
   }
   return out;
 }

@@ -12,6 +12,20 @@
 // File format (text header, then the message octets as stored, then the trailer):
 //   STARLING-QUEUE 1\n from <addr>\n rcpt <addr>\n... size <n>\n crc32 <hex>\n \n <n octets> \nEND\n
 // The CRC-32 covers the from, rcpt and size lines and the message octets.
+// What the writer refuses (queue_file.hpp): more than kMaxRecipients recipients, an address that
+// is not one (control characters, RFC 5321 lengths), content over kMaxMessageSize. Recovery calls
+// any of these damage, with lines longer than the writer writes.
+//
+// Nothing in the directory is trusted: every file is opened relative to the directory's
+// descriptor with O_NOFOLLOW, and whatever fstat(2) does not show as a regular file with one link
+// (a symbolic link, a FIFO, a directory, a hard link to a file elsewhere) is never read or written
+// through: recovery moves it to DIR/queue/corrupt/ ("not a regular file"), the free list never
+// recycles it. The queue directory itself and free/ must be real directories, not links.
+//
+// A queued message's content stays on disk: QueuedMessage names it by offset and size in its
+// file, and load() reads it back, checked against its CRC-32, when an attempt needs it. Files
+// are found by queue id, and an id is never reused, so a file recycled for another message can
+// never be read as this one.
 //
 // Delivery state is appended after the trailer, one line per change, each with its own CRC-32:
 //   S <crc32 of the rest> r <index> <P|D|F> <attempts> <next attempt, Unix s> <last reply>\n
@@ -23,6 +37,7 @@
 #include <sys/uio.h>
 
 #include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -53,10 +68,23 @@ struct RecipientState {
 struct QueuedMessage {
   std::string id;
   Envelope envelope;
-  std::string data;  // the whole message as delivered: trace header + content, CRLF lines
+  // The whole message as delivered (trace header + content, CRLF lines), when in memory: see
+  // content_offset below.
+  std::string data;
   std::vector<RecipientState> state;  // one per envelope recipient (all pending when new)
   bool delay_notified = false;
   int64_t arrival = 0;  // Unix seconds, from the time-ordered id
+  // Where the content is in the queue file: `data` holds it only for a message fresh from the
+  // receiving side (for its first attempt) or while an attempt has loaded it.
+  uint64_t content_offset = 0;
+  uint64_t content_size = 0;
+  uint32_t content_crc = 0;  // CRC-32 of the content alone, checked when it is read back
+  // Whether `data` is the content (else Spool::load reads it).
+  bool has_data() const { return !data.empty() || content_size == 0; }
+  // Lets the content go, once it can be read back from the file.
+  void release_data() {
+    if (content_size > 0) std::string().swap(data);
+  }
 };
 
 // A change of delivery state for one message: appended to its file and made durable.
@@ -100,7 +128,14 @@ class Spool {
     std::vector<std::string> discarded;
     std::vector<std::string> corrupt;
   };
+  // Memory is O(the largest header), whatever the files' sizes. Each entry is opened with
+  // O_NOFOLLOW; what is not a regular file is moved to corrupt/ and named in `corrupt`.
   Result<Recovered> recover();
+
+  // The content of a queued message, read from its file (thread-safe; any thread), at most
+  // `limit` octets. Read whole, it is checked against the message's CRC-32. An error when the
+  // message is no longer queued or its file was changed.
+  Result<std::string> load(const QueuedMessage& message, uint64_t limit = UINT64_MAX) const;
 
   // Receives every message once it is durable, on the writer thread, after its Done. Set it
   // before the first enqueue.
@@ -123,6 +158,8 @@ class Spool {
     std::string header;
     std::string content;
     Done done;
+    uint64_t content_offset = 0;  // where write_file put the content, and its CRC-32
+    uint32_t content_crc = 0;
   };
   Spool(std::filesystem::path dir, int dir_fd, int free_fd, SpoolIo io);
   struct PendingUpdate {
@@ -130,7 +167,8 @@ class Spool {
     std::function<void(Result<void>)> done;
   };
   void run();
-  Result<void> write_file(const Pending& p);
+  Result<void> write_file(Pending& p);
+  int open_recycled(std::string& name);
   Result<void> append_state(const StateUpdate& u);
   void remove_now(const std::string& id);
 
@@ -152,7 +190,8 @@ class Spool {
   std::thread writer_;
 };
 
-// Parses a queue file's bytes; an error for anything incomplete or malformed.
+// Parses a queue file's bytes; an error for anything incomplete or malformed. Unlike recovery,
+// it fills `data` with the content (the file is at hand).
 Result<QueuedMessage> parse_queue_file(std::string id, const std::string& bytes);
 
 }  // namespace starling::queue

@@ -1,12 +1,18 @@
 #include "queue/spool.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include "queue/queue_file.hpp"
 #include "testing/temp_dir.hpp"
 
 #include <atomic>
 #include <fstream>
 #include <future>
+#include <optional>
 
 namespace starling::queue {
 namespace {
@@ -45,7 +51,9 @@ TEST(Spool, EnqueuedMessagesSurviveAReopen) {
   EXPECT_EQ(m.id, id);
   EXPECT_EQ(m.envelope.mail_from, "a@b.example");
   EXPECT_EQ(m.envelope.recipients, (std::vector<std::string>{"x@example.test", "y@example.test"}));
-  EXPECT_EQ(m.data, "Received: x\r\nSubject: hi\r\n\r\nbody\r\n");
+  // Recovery leaves the content on disk; an attempt reads it back.
+  EXPECT_TRUE(m.data.empty());
+  EXPECT_EQ(*(*s)->load(m), "Received: x\r\nSubject: hi\r\n\r\nbody\r\n");
 }
 
 TEST(Spool, ConcurrentEnqueuesShareFlushes) {
@@ -78,7 +86,7 @@ TEST(Spool, ShortWritesStillWriteTheWholeFile) {
   ASSERT_TRUE(enqueue_and_wait(**s, body));
   auto rec = (*s)->recover();
   ASSERT_EQ(rec->messages.size(), 1u);
-  EXPECT_EQ(rec->messages[0].data, "Received: x\r\n" + body);
+  EXPECT_EQ(*(*s)->load(rec->messages[0]), "Received: x\r\n" + body);
 }
 
 TEST(Spool, DiskFullFailsAndLeavesNothingBehind) {
@@ -185,7 +193,7 @@ TEST(Spool, DeliveryStateSurvivesAReopenAndTheLatestLineWins) {
   EXPECT_EQ(m.state[1].status, RecipientState::Status::kFailed);
   EXPECT_EQ(m.state[1].last_reply, "550 5.1.1 no such user");
   EXPECT_TRUE(m.delay_notified);
-  EXPECT_EQ(m.data, "Received: x\r\nSubject: hi\r\n\r\nbody\r\n");
+  EXPECT_EQ(*(*s)->load(m), "Received: x\r\nSubject: hi\r\n\r\nbody\r\n");
   EXPECT_GT(m.arrival, 1700000000);
 }
 
@@ -241,6 +249,291 @@ TEST(Spool, IdsAreUniqueAndOrdered) {
     EXPECT_GT(id, prev);
     prev = id;
   }
+}
+
+// -- The queue directory is not trusted (symbolic links, FIFOs, planted and damaged files).
+
+std::string read_all(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_file(const std::filesystem::path& p, std::string_view bytes) {
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// A queue file as the writer makes it (right CRC-32), from raw header values: what a planted
+// file with a valid checksum looks like.
+std::string queue_file(std::string_view from, const std::vector<std::string>& rcpts, std::string_view content,
+                       std::optional<std::string> size_text = std::nullopt) {
+  Envelope e{std::string(from), rcpts};
+  std::string fields = header_fields(e, content.size());
+  if (size_text) fields = fields.substr(0, fields.rfind("size ")) + "size " + *size_text + "\n";
+  char crc[32];
+  std::snprintf(crc, sizeof crc, "crc32 %08X\n\n",
+                crc_combine(crc_update(0, fields), crc_update(0, content), content.size()));
+  return "STARLING-QUEUE 1\n" + fields + crc + std::string(content) + "\nEND\n";
+}
+
+// Regression: a symbolic link planted in queue/ was followed at recovery, and state lines were
+// then appended, as root, to the file it pointed to.
+TEST(Spool, ASymlinkInTheQueueIsNeverFollowed) {
+  TempDir outside, dir;
+  const std::string target_bytes = queue_file("a@b.example", {"x@y.example"}, "Subject: planted\r\n\r\nx\r\n");
+  write_file(outside.path / "victim", target_bytes);
+  std::filesystem::create_symlink(outside.path / "victim", dir.path / "0000000000005000");
+  auto s = Spool::open(dir.path);
+  ASSERT_TRUE(s);
+  auto rec = (*s)->recover();
+  ASSERT_TRUE(rec);
+  EXPECT_TRUE(rec->messages.empty());
+  ASSERT_EQ(rec->corrupt.size(), 1u);
+  EXPECT_EQ(rec->corrupt[0], "0000000000005000: not a regular file");
+  // The link itself went aside, not what it points to.
+  EXPECT_TRUE(std::filesystem::is_symlink(dir.path / "corrupt" / "0000000000005000"));
+  // An update for that id (a state line) does not write through a link either.
+  std::filesystem::create_symlink(outside.path / "victim", dir.path / "0000000000006000");
+  std::promise<bool> done;
+  (*s)->update({"0000000000006000", {{0, RecipientState{RecipientState::Status::kDelivered, 1, 0, "250"}}}},
+               [&](Result<void> r) { done.set_value(r.ok()); });
+  EXPECT_FALSE(done.get_future().get());
+  EXPECT_EQ(read_all(outside.path / "victim"), target_bytes);
+}
+
+// Regression: a symbolic link in queue/free/ was rewritten with the next message.
+TEST(Spool, ASymlinkInTheFreeListIsNeverRecycled) {
+  TempDir outside, dir;
+  const std::string precious = "root:x:0:0:root:/root:/bin/bash\n";
+  write_file(outside.path / "victim", precious);
+  std::filesystem::create_directories(dir.path / "free");
+  std::filesystem::create_symlink(outside.path / "victim", dir.path / "free" / "0000000000001000");
+  auto s = Spool::open(dir.path);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(enqueue_and_wait(**s, "one\r\n"));
+  // Planted after start-up: a recycled file swapped for a link between removal and reuse.
+  std::string second = *enqueue_and_wait(**s, "two\r\n");
+  (*s)->remove(second);
+  std::filesystem::path recycled = dir.path / "free" / second;
+  for (int i = 0; i < 1000 && !std::filesystem::exists(recycled); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(std::filesystem::exists(recycled));
+  std::filesystem::remove(recycled);
+  std::filesystem::create_symlink(outside.path / "victim", recycled);
+  ASSERT_TRUE(enqueue_and_wait(**s, "three\r\n"));
+  ASSERT_TRUE(enqueue_and_wait(**s, "four\r\n"));
+  EXPECT_EQ(read_all(outside.path / "victim"), precious);
+  auto rec = (*s)->recover();
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->messages.size(), 3u);  // one, three, four
+  EXPECT_TRUE(rec->corrupt.empty());
+}
+
+TEST(Spool, TheQueueDirectoryAndFreeMustNotBeLinks) {
+  TempDir outside, dir;
+  std::filesystem::create_directories(dir.path / "real");
+  std::filesystem::create_symlink(dir.path / "real", dir.path / "queue");
+  EXPECT_FALSE(Spool::open(dir.path / "queue"));
+  std::filesystem::create_directories(dir.path / "q2");
+  std::filesystem::create_symlink(outside.path, dir.path / "q2" / "free");
+  auto s = Spool::open(dir.path / "q2");
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().find("free"), std::string::npos) << s.error();
+}
+
+TEST(Spool, AFifoADirectoryOrAHardLinkInTheQueueIsSetAside) {
+  TempDir outside, dir;
+  ASSERT_EQ(::mkfifo((dir.path / "0000000000001000").c_str(), 0600), 0);  // an open would block
+  std::filesystem::create_directories(dir.path / "0000000000002000");
+  write_file(outside.path / "other", queue_file("a@b.example", {"x@y.example"}, "x\r\n"));
+  ASSERT_EQ(::link((outside.path / "other").c_str(), (dir.path / "0000000000003000").c_str()), 0);
+  auto s = Spool::open(dir.path);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(enqueue_and_wait(**s, "ok\r\n"));
+  auto rec = (*s)->recover();
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->messages.size(), 1u);
+  ASSERT_EQ(rec->corrupt.size(), 3u);
+  EXPECT_EQ(rec->corrupt[0], "0000000000001000: not a regular file");
+  EXPECT_EQ(rec->corrupt[1], "0000000000002000: not a regular file");
+  EXPECT_EQ(rec->corrupt[2], "0000000000003000: not a regular file (more than one link)");
+  EXPECT_TRUE(std::filesystem::is_fifo(dir.path / "corrupt" / "0000000000001000"));
+  EXPECT_TRUE(std::filesystem::is_directory(dir.path / "corrupt" / "0000000000002000"));
+}
+
+long peak_rss_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("VmHWM:")) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// Regression: recovery read a whole file into memory; a 1 GB sparse file cost 2 GB.
+TEST(Spool, RecoveryStreamsA1GBSparseFileInBoundedMemory) {
+  TempDir dir;
+  constexpr uint64_t kSize = uint64_t{1} << 30;
+  {
+    // A header that claims 1 GiB (within what the queue writes), the rest a hole: read through,
+    // checksummed, found damaged. And a file of nothing but a hole.
+    std::string head = "STARLING-QUEUE 1\nfrom a@b\nrcpt x@y\nsize " + std::to_string(kSize) + "\ncrc32 0\n\n";
+    std::ofstream(dir.path / "0000000000001000", std::ios::binary) << head;
+    std::fstream f(dir.path / "0000000000001000", std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(static_cast<std::streamoff>(head.size() + kSize));
+    f << "\nEND\n";
+    write_file(dir.path / "0000000000002000", "");
+    ASSERT_EQ(::truncate((dir.path / "0000000000002000").c_str(), static_cast<off_t>(kSize)), 0);
+  }
+  auto s = Spool::open(dir.path);
+  ASSERT_TRUE(s);
+  {
+    std::ofstream clear("/proc/self/clear_refs");
+    clear << "5";  // resets VmHWM to the current RSS (Linux 4.0)
+  }
+  long before = peak_rss_kib();
+  auto rec = (*s)->recover();
+  long grew = peak_rss_kib() - before;
+  ASSERT_TRUE(rec);
+  ASSERT_EQ(rec->corrupt.size(), 2u);
+  EXPECT_EQ(rec->corrupt[0], "0000000000001000: checksum does not match");
+  EXPECT_EQ(rec->corrupt[1], "0000000000002000: not a queue file");
+  EXPECT_LT(grew, 16 * 1024) << "recovery's peak RSS grew by " << grew << " KiB";
+}
+
+// Regression: numbers in header and state lines were trusted (a bad one was fatal once).
+TEST(Spool, MalformedNumbersInHeaderLinesAreDamage) {
+  TempDir dir;
+  int n = 0;
+  for (std::string size : {"12abc", "+4", " 4", "0x4", "4 ", "", "18446744073709551616", "4294967296000"}) {
+    write_file(dir.path / ("00000000000010" + std::to_string(10 + n++)),
+               queue_file("a@b", {"x@y"}, "x\r\n", size));
+  }
+  for (std::string crc : {"zz", "123456789", "-1", "1 2"}) {
+    write_file(dir.path / ("00000000000010" + std::to_string(10 + n++)),
+               "STARLING-QUEUE 1\nfrom a@b\nrcpt x@y\nsize 1\ncrc32 " + crc + "\n\nx\nEND\n");
+  }
+  auto s = Spool::open(dir.path);
+  auto rec = (*s)->recover();
+  ASSERT_TRUE(rec);
+  EXPECT_TRUE(rec->messages.empty());
+  EXPECT_EQ(rec->corrupt.size() + rec->discarded.size(), static_cast<size_t>(n));
+  for (const auto& c : rec->corrupt) EXPECT_EQ(c.find("checksum"), std::string::npos) << c;
+}
+
+TEST(Spool, MalformedNumbersInStateLinesAreSkipped) {
+  TempDir dir;
+  std::string file = queue_file("a@b", {"x@y", "z@y"}, "x\r\n");
+  auto line = [](std::string payload) {
+    char head[16];
+    std::snprintf(head, sizeof head, "S %08X ", static_cast<unsigned>(crc_update(0, payload)));
+    return head + payload + "\n";
+  };
+  file += line("r D 0 1 0 250 ok");
+  for (std::string bad : {"r F 0 x 0 550", "r F 0 1 1e5 550", "r F -1 1 0 550", "r F 2 1 0 550",
+                          "r F 99999999999999999999 1 0 550", "r F 0 4294967296 0 550", "r X 0 1 0 550",
+                          "r F 0 1 0 550 with\rCR"}) {
+    file += line(bad);
+  }
+  file += line("r F 1 1 0 550 5.1.1 gone");
+  write_file(dir.path / "0000000000001000", file);
+  auto s = Spool::open(dir.path);
+  auto rec = (*s)->recover();
+  ASSERT_EQ(rec->messages.size(), 1u);
+  EXPECT_EQ(rec->messages[0].state[0].status, RecipientState::Status::kDelivered);
+  EXPECT_EQ(rec->messages[0].state[1].status, RecipientState::Status::kFailed);
+  EXPECT_EQ(rec->messages[0].state[1].last_reply, "550 5.1.1 gone");
+}
+
+// Regression: recipients read from a queue file were not checked again; one with a CR went into
+// RCPT TO and Delivered-To.
+TEST(Spool, RecipientsAndTheReversePathAreValidatedAgain) {
+  TempDir dir;
+  struct Case {
+    std::string from;
+    std::vector<std::string> rcpts;
+  };
+  std::vector<Case> bad = {
+      {"a@b", {"x\r@y"}},
+      {"a@b", {"x@y\rX-Injected: yes"}},
+      {"a@b", {std::string("x\0z@y", 5)}},
+      {"a@b", {"ok@y", "x@y\x1b[31m"}},
+      {"a\r@b", {"x@y"}},
+      {"a@b", {std::string(65, 'l') + "@y"}},
+      {"a@b", {"x@" + std::string(256, 'd')}},
+      {"a@b", {"x y@y"}},
+      {"a@b", {"x@[1.2.3.4\r]"}},
+      {"a@b", {"nobody"}},
+      {"postmaster", {"x@y"}},
+      {"a@b", {""}},
+  };
+  int n = 0;
+  for (const Case& c : bad) {
+    write_file(dir.path / ("00000000000010" + std::to_string(10 + n++)), queue_file(c.from, c.rcpts, "x\r\n"));
+  }
+  // What the receiving side accepts stays good.
+  write_file(dir.path / "0000000000002000",
+             queue_file("", {"\"a b\\\"c\"@y.example", "postmaster", "u@[IPv6:::1]", "\xc3\xa9@\xc3\xa9.example"},
+                        "x\r\n"));
+  auto s = Spool::open(dir.path);
+  auto rec = (*s)->recover();
+  ASSERT_TRUE(rec);
+  ASSERT_EQ(rec->corrupt.size(), bad.size());
+  for (const auto& c : rec->corrupt) EXPECT_NE(c.find("invalid"), std::string::npos) << c;
+  ASSERT_EQ(rec->messages.size(), 1u);
+  EXPECT_EQ(rec->messages[0].envelope.recipients.size(), 4u);
+  // The writer refuses what recovery would call damage: nothing acknowledged is lost later.
+  std::promise<Result<std::string>> done;
+  (*s)->enqueue((*s)->new_id(), {"a@b", {"x@y\rz"}}, "", "x\r\n", [&](Result<std::string> r) { done.set_value(r); });
+  EXPECT_FALSE(done.get_future().get());
+}
+
+TEST(Spool, HeadersLongerOrLargerThanTheWriterWritesAreDamage) {
+  TempDir dir;
+  write_file(dir.path / "0000000000001000",
+             "STARLING-QUEUE 1\nfrom a@b\nrcpt " + std::string(kMaxHeaderLine, 'x') + "@y\nsize 1\ncrc32 0\n\nx\nEND\n");
+  write_file(dir.path / "0000000000002000",
+             "STARLING-QUEUE 1\nfrom a@b\nrcpt x@y\nsize " + std::to_string(kMaxMessageSize + 1) + "\ncrc32 0\n\n");
+  std::string many = "STARLING-QUEUE 1\nfrom a@b\n";
+  for (size_t i = 0; i <= kMaxRecipients; ++i) many += "rcpt x@y\n";
+  write_file(dir.path / "0000000000003000", many + "size 1\ncrc32 0\n\nx\nEND\n");
+  write_file(dir.path / "0000000000004000", "STARLING-QUEUE 1\nrcpt x@y\nfrom a@b\nsize 1\ncrc32 0\n\nx\nEND\n");
+  auto s = Spool::open(dir.path);
+  auto rec = (*s)->recover();
+  ASSERT_TRUE(rec);
+  ASSERT_EQ(rec->corrupt.size(), 4u);
+  EXPECT_NE(rec->corrupt[0].find("longer than"), std::string::npos) << rec->corrupt[0];
+  EXPECT_NE(rec->corrupt[1].find("exceeds"), std::string::npos) << rec->corrupt[1];
+  EXPECT_NE(rec->corrupt[2].find("recipients"), std::string::npos) << rec->corrupt[2];
+  EXPECT_NE(rec->corrupt[3].find("order"), std::string::npos) << rec->corrupt[3];
+}
+
+TEST(Spool, ContentIsReloadedFromTheFileAndCheckedAfterRecovery) {
+  TempDir dir;
+  std::string body;
+  for (int i = 0; i < 20000; ++i) body += "line " + std::to_string(i) + "\r\n";  // > one read chunk
+  std::string id;
+  {
+    auto s = Spool::open(dir.path);
+    id = *enqueue_and_wait(**s, body);
+    update_and_wait(**s, {id, {{0, state(RecipientState::Status::kPending, 1, 5, "451 later")}}});
+  }
+  auto s = Spool::open(dir.path);
+  auto rec = (*s)->recover();
+  ASSERT_EQ(rec->messages.size(), 1u);
+  QueuedMessage m = rec->messages[0];
+  EXPECT_FALSE(m.has_data());
+  EXPECT_EQ(m.content_size, body.size() + 13);
+  EXPECT_EQ(*(*s)->load(m), "Received: x\r\n" + body);
+  EXPECT_EQ(*(*s)->load(m, 13), "Received: x\r\n");
+  // A file changed behind the queue's back is not passed on as the message.
+  std::string bytes = read_all(dir.path / id);
+  bytes[m.content_offset + 20] ^= 1;
+  write_file(dir.path / id, bytes);
+  EXPECT_FALSE((*s)->load(m));
+  (*s)->remove(id);
+  ASSERT_TRUE(enqueue_and_wait(**s, "next\r\n"));  // flushes the removal
+  EXPECT_FALSE((*s)->load(m));
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "smtp/command.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -39,12 +41,16 @@ bool valid_dot_atom(std::string_view s) {
   return true;
 }
 
+// RFC 5321 §4.1.2 Quoted-string: qtextSMTP and quoted-pairSMTP are printable ASCII (plus
+// UTF-8 under RFC 6531); a backslash never escapes a control character such as CR.
 bool valid_quoted_string(std::string_view s) {
   if (s.size() < 2 || s.front() != '"' || s.back() != '"') return false;
   for (size_t i = 1; i + 1 < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c == '\\') {
       if (++i + 1 >= s.size()) return false;
+      c = static_cast<unsigned char>(s[i]);
+      if (c < 32 || c > 126) return false;
       continue;
     }
     if (c == '"' || c < 32 || c == 127) return false;
@@ -52,25 +58,103 @@ bool valid_quoted_string(std::string_view s) {
   return true;
 }
 
-bool valid_domain(std::string_view d) {
+template <typename Pred>
+bool all_chars(std::string_view s, Pred ok) {
+  return std::all_of(s.begin(), s.end(), [&](char c) { return ok(static_cast<unsigned char>(c)); });
+}
+
+// Let-dig [Ldh-str] (RFC 5321 §4.1.2), with '_' tolerated when `underscore`.
+bool valid_ldh(std::string_view label, bool underscore) {
+  auto letdig = [&](unsigned char c) { return std::isalnum(c) || (underscore && c == '_'); };
+  if (label.empty() || label.size() > 63) return false;
+  if (!letdig(label.front()) || !letdig(label.back())) return false;
+  return all_chars(label, [&](unsigned char c) { return c < 0x80 && (letdig(c) || c == '-'); });
+}
+
+// RFC 5321 §4.1.3: [IPv4], [IPv6:address] or [tag:dcontent]. inet_pton reads a C string, so
+// the characters are checked first (a NUL would end the address early).
+bool valid_address_literal(std::string_view s) {
+  if (s.size() < 3 || s.front() != '[' || s.back() != ']') return false;
+  std::string_view inner = s.substr(1, s.size() - 2);
+  unsigned char bytes[16];
+  if (all_chars(inner, [](unsigned char c) { return std::isdigit(c) || c == '.'; })) {
+    return inet_pton(AF_INET, std::string(inner).c_str(), bytes) == 1;
+  }
+  size_t colon = inner.find(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view tag = inner.substr(0, colon);
+  std::string_view rest = inner.substr(colon + 1);
+  if (iequal(tag, "IPv6")) {
+    auto ipv6_char = [](unsigned char c) { return std::isxdigit(c) || c == ':' || c == '.'; };
+    return all_chars(rest, ipv6_char) && inet_pton(AF_INET6, std::string(rest).c_str(), bytes) == 1;
+  }
+  auto dcontent = [](unsigned char c) { return (c >= 33 && c <= 90) || (c >= 94 && c <= 126); };
+  return valid_ldh(tag, false) && !rest.empty() && all_chars(rest, dcontent);
+}
+
+// A domain or an address literal, its labels checked by `label_ok`.
+template <typename LabelOk>
+bool valid_name(std::string_view d, LabelOk label_ok) {
   if (d.empty() || d.size() > 255) return false;
-  if (d.front() == '[') return d.back() == ']' && d.size() > 2;  // address literal
+  if (d.front() == '[') return valid_address_literal(d);
   size_t start = 0;
   while (true) {
     size_t end = d.find('.', start);
-    std::string_view label = d.substr(start, end == std::string_view::npos ? d.npos : end - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-      return false;
-    }
-    for (unsigned char c : label) {
-      if (!(std::isalnum(c) || c == '-' || c >= 0x80)) return false;
-    }
+    if (!label_ok(d.substr(start, end == std::string_view::npos ? end : end - start))) return false;
     if (end == std::string_view::npos) return true;
     start = end + 1;
   }
 }
 
+// The domain of an address: U-labels allowed (RFC 6531; the session decides whether they are).
+bool valid_domain(std::string_view d) {
+  return valid_name(d, [](std::string_view label) {
+    return !label.empty() && label.size() <= 63 && label.front() != '-' && label.back() != '-' &&
+           all_chars(label, [](unsigned char c) { return std::isalnum(c) || c == '-' || c >= 0x80; });
+  });
+}
+
 }  // namespace
+
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto at = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char c = at(i);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    // The lead byte says how many continuation bytes follow and what the first of them may be
+    // (RFC 3629 §4): the narrowed ranges exclude overlongs, surrogates and > U+10FFFF.
+    size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;  // cut short
+    if (at(i + 1) < lo || at(i + 1) > hi) return false;
+    for (size_t k = 2; k <= n; ++k) {
+      if (at(i + k) < 0x80 || at(i + k) > 0xBF) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+bool valid_helo_argument(std::string_view s) {
+  return valid_name(s, [](std::string_view label) { return valid_ldh(label, true); });
+}
 
 bool has_non_ascii(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });

@@ -42,4 +42,12 @@ std::optional<PathArgument> parse_path_argument(std::string_view arg, std::strin
 
 bool has_non_ascii(std::string_view s);
 
+// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF, no
+// sequence cut short.
+bool valid_utf8(std::string_view s);
+
+// The argument of EHLO/HELO (RFC 5321 §4.1.1.1): a Domain in ASCII, or an address literal
+// (§4.1.3: [IPv4], [IPv6:...], [tag:text]). Labels may hold '_' (docs/receive-path.md).
+bool valid_helo_argument(std::string_view s);
+
 }  // namespace starling::smtp

@@ -45,5 +45,57 @@ TEST(Command, BadPaths) {
   }
 }
 
+TEST(Command, Utf8Validity) {
+  for (std::string_view good : {"", "plain", "d\xc3\xa9j\xc3\xa0", "\xe2\x82\xac", "\xf0\x9f\x93\xa7",
+                                "\xed\x9f\xbf", "\xf4\x8f\xbf\xbf"}) {
+    EXPECT_TRUE(valid_utf8(good)) << good;
+  }
+  for (std::string_view bad : {
+           "\xc0\xaf",              // overlong '/'
+           "\xe0\x80\xaf",          // overlong, three octets
+           "\xf0\x80\x80\xaf",      // overlong, four octets
+           "\xed\xa0\x80",          // U+D800, a surrogate
+           "\xf4\x90\x80\x80",      // above U+10FFFF
+           "\xf5\x80\x80\x80",      // no such lead byte
+           "\xe2\x82",              // cut short
+           "a\xc3",                 // cut short at the end
+           "\x80",                  // a continuation byte alone
+           "\xc3\x28",              // lead byte without its continuation
+       }) {
+    EXPECT_FALSE(valid_utf8(bad)) << testing::PrintToString(std::string(bad));
+  }
+}
+
+TEST(Command, HeloArgument) {
+  for (std::string_view good : {"client.example", "single", "my_host.example", "a-b.c-d.example",
+                                "[192.0.2.1]", "[IPv6:2001:db8::1]", "[ipv6:::ffff:192.0.2.1]",
+                                "[x400:c=us;a=example]", "xn--bcher-kva.example"}) {
+    EXPECT_TRUE(valid_helo_argument(good)) << good;
+  }
+  for (std::string_view bad : std::initializer_list<std::string_view>{"", "host([10.0.0.1])", "two words", "-lead.example", "trail-.example",
+                               "a..b", ".lead", "trail.", "[10.0.0.256]", "[10.0.0]", "[]",
+                               "[IPv6:192.0.2.1]", "[IPv6:2001:db8::1", "[tag:]", "[-tag:x]",
+                               "[tag:a[b]", "x\x1b[31m", "b\xc3\xbc" "cher.example",
+                               std::string_view("a\0b", 3), std::string_view("[1.2.3.4\0]", 10),
+                               "\"quoted\"", "host\\name"}) {
+    EXPECT_FALSE(valid_helo_argument(bad)) << testing::PrintToString(std::string(bad));
+  }
+  EXPECT_FALSE(valid_helo_argument(std::string(64, 'a') + ".example"));  // label over 63
+  EXPECT_FALSE(valid_helo_argument(std::string(127, 'a') + "." + std::string(127, 'b') + ".x"));
+}
+
+// RFC 5321 quoted-pairSMTP is a backslash and a printable character: "\" + CR is not one.
+TEST(Command, QuotedLocalPartCannotCarryControls) {
+  std::string error;
+  EXPECT_TRUE(parse_path_argument("FROM:<\"a\\ b\"@d.example>", "FROM", error));
+  for (std::string bad : {std::string("FROM:<\"a\\\rX: y\"@d.example>"),
+                          std::string("FROM:<\"a\\\x1b\"@d.example>"),
+                          std::string("FROM:<\"a\\\0\"@d.example>", 22),
+                          std::string("FROM:<\"a\x7f\"@d.example>"),
+                          std::string("FROM:<a@[1.2.3.4\x1b]>"), std::string("FROM:<a@[x:\x01]>")}) {
+    EXPECT_FALSE(parse_path_argument(bad, "FROM", error)) << testing::PrintToString(bad);
+  }
+}
+
 }  // namespace
 }  // namespace starling::smtp

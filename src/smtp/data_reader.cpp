@@ -1,25 +1,112 @@
 #include "smtp/data_reader.hpp"
 
-#include <cstring>
+#include <algorithm>
 
 namespace starling::smtp {
+namespace {
+
+// The first buffer when the size is not announced: most messages fit, a large one grows.
+constexpr uint64_t kFirstBuffer = 64 * 1024;
+
+}  // namespace
+
+bool MemoryBudget::take(uint64_t n) {
+  uint64_t used = used_.load();
+  do {
+    uint64_t limit = limit_.load();
+    if (n > limit || used > limit - n) return false;
+  } while (!used_.compare_exchange_weak(used, used + n));
+  return true;
+}
+
+Reservation& Reservation::operator=(Reservation&& o) noexcept {
+  if (this != &o) {
+    resize(0);
+    budget_ = std::move(o.budget_);
+    held_ = std::exchange(o.held_, 0);
+  }
+  return *this;
+}
+
+bool Reservation::resize(uint64_t n) {
+  if (budget_ && n > held_ && !budget_->take(n - held_)) return false;
+  if (budget_ && n < held_) budget_->give_back(held_ - n);
+  held_ = n;
+  return true;
+}
+
+DataReader::DataReader(DataLimits limits, std::shared_ptr<MemoryBudget> budget, uint64_t expected,
+                       Framing framing)
+    : limits_(limits), reservation_(std::move(budget)), framing_(framing) {
+  // An announced size over the limit (a first BDAT chunk; SIZE= was refused at MAIL) reserves
+  // nothing: the message is refused once it has been read.
+  if (expected > limits_.max_message_size) {
+    flag(Problem::kTooBig);
+  } else if (!make_room(expected > 0 ? expected
+                                     : std::min(kFirstBuffer, limits_.max_message_size))) {
+    flag(Problem::kNoMemory);
+  }
+}
+
+void DataReader::flag(Problem p) {
+  if (problem_ != Problem::kNone) return;
+  problem_ = p;
+  // The message will be refused: what was stored is of no use, and its memory goes back.
+  std::string().swap(content_);
+  reservation_.resize(0);
+}
+
+// Grows the buffer to hold `total` octets (and the trace header in front). The budget counts
+// the capacity, and while the bytes move, the old buffer and the new one together.
+bool DataReader::make_room(uint64_t total) {
+  uint64_t old = content_.capacity();
+  if (total + kHeaderRoom <= old) return true;
+  uint64_t wanted = std::max(total, std::min(old * 2, limits_.max_message_size)) + kHeaderRoom;
+  // std::string may round a growth up to twice the old capacity: count what it may take.
+  uint64_t likely = std::max(wanted, old * 2);
+  if (!reservation_.resize(reservation_.held() + likely)) return false;
+  content_.reserve(wanted);
+  reservation_.resize(content_.capacity());
+  return true;
+}
+
+void DataReader::expect(uint64_t n) {
+  if (problem_ != Problem::kNone) return;
+  if (n > limits_.max_message_size - size_) return flag(Problem::kTooBig);
+  if (!make_room(content_.size() + n)) flag(Problem::kNoMemory);
+}
 
 void DataReader::append(char c) { append(std::string_view(&c, 1)); }
 
 void DataReader::append(std::string_view s) {
   size_ += s.size();
-  if (size_ > limits_.max_message_size) {
-    flag(Problem::kTooBig);
-    return;  // keep reading to the end marker, but store nothing more
-  }
-  if (in_header_ && size_ > limits_.max_header_size) flag(Problem::kHeaderTooBig);
+  if (problem_ != Problem::kNone) return;  // keep reading to the end, but store nothing more
+  if (size_ > limits_.max_message_size) return flag(Problem::kTooBig);
+  if (in_header_ && size_ > limits_.max_header_size) return flag(Problem::kHeaderTooBig);
+  if (!make_room(content_.size() + s.size())) return flag(Problem::kNoMemory);
   content_.append(s);
+}
+
+// How many more text octets reach the first limit they would cross (line length, message size,
+// header size), counting the crossing octet; at least 1.
+size_t DataReader::octets_to_first_limit() const {
+  auto until = [](uint64_t used, uint64_t limit) -> uint64_t { return used >= limit ? 1 : limit - used + 1; };
+  uint64_t n = until(uint64_t{line_length_} + 2, limits_.max_line_length);
+  n = std::min(n, until(size_, limits_.max_message_size));
+  if (in_header_) n = std::min(n, until(size_, limits_.max_header_size));
+  return static_cast<size_t>(std::min<uint64_t>(n, SIZE_MAX));
 }
 
 void DataReader::end_line() {
   // The header section ends at the first empty line (RFC 5322 §2.1).
   if (in_header_ && line_length_ == 2) in_header_ = false;
   line_length_ = 0;
+}
+
+void DataReader::finish() {
+  // A chunk that ends on a CR whose LF never comes: a bare CR.
+  if (state_ == State::kCr) flag(Problem::kBareLineEnding);
+  done_ = true;
 }
 
 size_t DataReader::consume(std::string_view in) {
@@ -31,6 +118,10 @@ size_t DataReader::consume(std::string_view in) {
       size_t n = in.size() - i;
       size_t run = 0;
       while (run < n && p[run] != '\r' && p[run] != '\n') ++run;
+      // While nothing is wrong yet, a run ends at the first octet that crosses a limit: the
+      // problem recorded is then the one an octet-by-octet reading meets first, however the
+      // input was split.
+      if (problem_ == Problem::kNone) run = std::min(run, octets_to_first_limit());
       if (run > 0) {
         line_length_ += static_cast<uint32_t>(run);
         if (line_length_ + 2 > limits_.max_line_length) flag(Problem::kLineTooLong);
@@ -42,7 +133,7 @@ size_t DataReader::consume(std::string_view in) {
     char c = in[i++];
     switch (state_) {
       case State::kLineStart:
-        if (c == '.') {
+        if (c == '.' && framing_ == Framing::kDotStuffed) {
           ++line_length_;
           state_ = State::kDot;
           break;
@@ -97,6 +188,7 @@ size_t DataReader::consume(std::string_view in) {
         break;
     }
   }
+  received_ += i;
   return i;
 }
 

@@ -23,14 +23,14 @@ TEST(DataReader, Table) {
       {"stops at marker", "a\r\n.\r\nNOOP\r\n", true, P::kNone, "a\r\n", 6},
       {"stuffed dot", "..\r\n...x\r\n.\r\n", true, P::kNone, ".\r\n..x\r\n", 13},
       {"dot then text", ".x\r\n.\r\n", true, P::kNone, "x\r\n", 7},
-      {"bare LF dot LF is no end", "a\n.\nb\r\n.\r\n", true, P::kBareLineEnding, "a\n.\nb\r\n", 10},
-      {"CRLF dot LF is no end", "a\r\n.\nb\r\n.\r\n", true, P::kBareLineEnding, "a\r\n\nb\r\n", 11},
-      {"bare CR", "a\rb\r\n.\r\n", true, P::kBareLineEnding, "a\rb\r\n", 8},
+      // A refused message keeps nothing: its memory goes back at once.
+      {"bare LF dot LF is no end", "a\n.\nb\r\n.\r\n", true, P::kBareLineEnding, "", 10},
+      {"CRLF dot LF is no end", "a\r\n.\nb\r\n.\r\n", true, P::kBareLineEnding, "", 11},
+      {"bare CR", "a\rb\r\n.\r\n", true, P::kBareLineEnding, "", 8},
       {"unfinished", "a\r\n.", false, P::kNone, "a\r\n", 4},
       {"line of 998 + CRLF", std::string(998, 'x') + "\r\n.\r\n", true, P::kNone,
        std::string(998, 'x') + "\r\n", 1003},
-      {"line of 999 + CRLF", std::string(999, 'x') + "\r\n.\r\n", true, P::kLineTooLong,
-       std::string(999, 'x') + "\r\n", 1004},
+      {"line of 999 + CRLF", std::string(999, 'x') + "\r\n.\r\n", true, P::kLineTooLong, "", 1004},
   };
   for (const Case& c : cases) {
     for (bool bytewise : {false, true}) {
@@ -61,6 +61,46 @@ TEST(DataReader, SizeAndHeaderLimits) {
   DataReader long_header(DataLimits{.max_header_size = 10});
   long_header.consume("A: 123456789\r\n\r\nb\r\n.\r\n");
   EXPECT_EQ(long_header.problem(), DataReader::Problem::kHeaderTooBig);
+}
+
+// BDAT: no end marker and no dot-stuffing, the same line checks, state kept across chunks.
+TEST(DataReader, ChunkedFraming) {
+  using P = DataReader::Problem;
+  DataReader r(DataLimits{}, nullptr, 0, DataReader::Framing::kChunked);
+  EXPECT_EQ(r.consume(".\r\n..x\r"), 7u);
+  EXPECT_EQ(r.consume("\nend\r\n"), 6u);
+  r.finish();
+  EXPECT_EQ(r.problem(), P::kNone);
+  EXPECT_EQ(r.content(), ".\r\n..x\r\nend\r\n");
+  EXPECT_EQ(r.received(), 13u);
+
+  DataReader cr(DataLimits{}, nullptr, 0, DataReader::Framing::kChunked);
+  cr.consume("abc\r");
+  cr.finish();
+  EXPECT_EQ(cr.problem(), P::kBareLineEnding);
+  DataReader lf(DataLimits{}, nullptr, 0, DataReader::Framing::kChunked);
+  lf.consume("a\n.\nb\r\n");
+  EXPECT_EQ(lf.problem(), P::kBareLineEnding);
+  DataReader big(DataLimits{.max_message_size = 5}, nullptr, 0, DataReader::Framing::kChunked);
+  big.expect(6);
+  EXPECT_EQ(big.problem(), P::kTooBig);
+}
+
+// The budget counts the buffer, gives it back on a problem, and refuses what it cannot cover.
+TEST(DataReader, MemoryBudget) {
+  auto budget = std::make_shared<MemoryBudget>(10000);
+  DataReader small(DataLimits{}, budget, 100);
+  EXPECT_EQ(small.problem(), DataReader::Problem::kNone);
+  EXPECT_EQ(budget->used(), 100u + DataReader::kHeaderRoom);
+  DataReader too_much(DataLimits{}, budget, 9000);
+  EXPECT_EQ(too_much.problem(), DataReader::Problem::kNoMemory);
+  EXPECT_EQ(budget->used(), 100u + DataReader::kHeaderRoom);
+  small.consume(std::string(500, 'x') + "\r\n");  // outgrows its 100 octets: needs more
+  EXPECT_EQ(small.problem(), DataReader::Problem::kNone);
+  small.consume("bare\nLF\r\n");
+  EXPECT_EQ(small.problem(), DataReader::Problem::kBareLineEnding);
+  EXPECT_EQ(budget->used(), 0u);
+  EXPECT_TRUE(small.content().empty());
 }
 
 }  // namespace

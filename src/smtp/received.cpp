@@ -3,6 +3,18 @@
 #include <array>
 
 namespace starling::smtp {
+namespace {
+
+// The last line of defence against header injection: whatever the parsers let through, no
+// field can end the header or start a new one. Controls (CR, LF, NUL, ESC...) and DEL become '?'.
+void append_field(std::string& h, std::string_view field) {
+  for (char c : field) {
+    unsigned char u = static_cast<unsigned char>(c);
+    h += u < 0x20 || u == 0x7f ? '?' : c;
+  }
+}
+
+}  // namespace
 
 std::string format_rfc5322_date(std::time_t when) {
   std::tm tm{};
@@ -20,23 +32,31 @@ std::string format_rfc5322_date(std::time_t when) {
 std::string format_received(const Message& m, std::string_view fqdn, std::string_view queue_id,
                             std::time_t when, bool name_user) {
   std::string h = "Received: from ";
-  h += m.helo;
+  append_field(h, m.helo);
   h += " ([";
-  h += m.peer_ip;
+  append_field(h, m.peer_ip);
   h += "])\r\n\tby ";
-  h += fqdn;
+  append_field(h, fqdn);
   h += " (Starling) with ";
-  h += m.protocol;
+  append_field(h, m.protocol);
   if (m.tls) {
-    h += " (" + m.tls->version + " cipher " + m.tls->cipher + ")";
+    h += " (";
+    append_field(h, m.tls->version);
+    h += " cipher ";
+    append_field(h, m.tls->cipher);
+    h += ")";
   }
   if (name_user && !m.authenticated_user.empty()) {
-    h += " (authenticated as " + m.authenticated_user + ")";
+    h += " (authenticated as ";
+    append_field(h, m.authenticated_user);
+    h += ")";
   }
   h += " id ";
-  h += queue_id;
+  append_field(h, queue_id);
   if (m.recipients.size() == 1) {
-    h += "\r\n\tfor <" + m.recipients.front().str() + ">";
+    h += "\r\n\tfor <";
+    append_field(h, m.recipients.front().str());
+    h += ">";
   }
   h += "; ";
   h += format_rfc5322_date(when);

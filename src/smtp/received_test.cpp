@@ -38,5 +38,26 @@ TEST(Received, AuthenticatedSessionNamesTheUserOnlyWhenAsked) {
             std::string::npos) << shown;
 }
 
+// Whatever reaches it, the header's only controls are its own CRLF + TAB folds: a CR, LF, NUL,
+// ESC or DEL in any field (HELO name, addresses, user, TLS facts) cannot start a new header.
+TEST(Received, NoFieldCanInjectAControlCharacter) {
+  const std::string evil = std::string("x\rX-Injected: yes\n\0\x1b[31m\x7f", 25);
+  Message m;
+  m.helo = evil;
+  m.peer_ip = evil;
+  m.protocol = evil;
+  m.tls = TlsInfo{evil, evil};
+  m.authenticated_user = evil;
+  m.recipients.push_back({evil, evil});
+  std::string h = format_received(m, evil, evil, 0, true);
+  std::string structure;
+  for (size_t i = 0; i < h.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(h[i]);
+    if (c < 0x20 || c == 0x7f) structure += h.substr(i, 1);
+  }
+  EXPECT_EQ(structure, "\r\n\t\r\n\t\r\n") << h;
+  EXPECT_EQ(h.find("\r\nX-Injected"), std::string::npos) << h;
+}
+
 }  // namespace
 }  // namespace starling::smtp

@@ -148,15 +148,7 @@ void Session::process() {
       }
       case State::kBdat: {
         size_t n = static_cast<size_t>(std::min<uint64_t>(bdat_remaining_, rest.size()));
-        if (!bdat_error_ && !bdat_too_big_) {
-          if (bdat_content_.size() + n > config_.limits.max_message_size) {
-            bdat_too_big_ = true;
-            bdat_content_.clear();
-            reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
-          } else {
-            bdat_content_.append(rest.substr(0, n));
-          }
-        }
+        if (!bdat_error_) data_->consume(rest.substr(0, n));
         bdat_remaining_ -= n;
         in_pos_ += n;
         if (bdat_remaining_ == 0) finish_bdat_chunk();
@@ -190,19 +182,25 @@ bool Session::process_command_line() {
     return true;
   }
   std::string_view line = rest.substr(0, lf);
-  if (line.empty() || line.back() != '\r') {
-    // A command line must end in CRLF (RFC 5321 §2.3.8); refuse bare LF.
-    if (state_ == State::kAuthResponse) enter(State::kReady);  // the exchange is over
-    protocol_error(500, "5.5.2", "Command lines must end with CRLF");
-    return true;
-  }
-  line.remove_suffix(1);
-  if (line.size() + 2 > limit) {
+  // Too long first, whatever else is wrong with the line: the same verdict as when the line
+  // arrives in pieces and its first bytes already reach the limit.
+  if (lf >= limit) {
     line_too_long(line);
     return true;
   }
+  // Only CRLF ends a line (RFC 5321 §2.3.8). A bare LF still ends the line it is in, so that a
+  // client sending LF alone is answered rather than left waiting; the line is refused. A bare
+  // CR inside the line is refused too: it would reach headers we write (Received: from HELO).
+  bool bare_lf = line.empty() || line.back() != '\r';
+  if (!bare_lf) line.remove_suffix(1);
+  if (bare_lf || line.find('\r') != std::string_view::npos) {
+    if (state_ == State::kAuthResponse) enter(State::kReady);  // the exchange is over
+    protocol_error(500, "5.5.2", bare_lf ? "Command lines must end with CRLF"
+                                         : "Bare CR in a command line refused");
+    return true;
+  }
   if (state_ == State::kAuthResponse) {
-    // SASL responses carry the password: never in the protocol log (EXCHANGE-MODEL §8).
+    // SASL responses carry the password: never in the protocol log (docs/receive-path.md).
     if (trace) trace('<', line == "*" ? "*" : "****");
     on_auth_response(line);
     return true;
@@ -271,7 +269,7 @@ void Session::reset_transaction() {
   smtputf8_ = false;
   used_bdat_ = false;
   given_recipients_ = 0;
-  bdat_content_.clear();
+  declared_size_ = 0;
   data_.reset();
 }
 
@@ -292,8 +290,12 @@ void Session::on_ehlo(std::string_view arg, bool extended) {
   if (arg.empty()) {
     return protocol_error(501, "5.5.4", extended ? "Syntax: EHLO hostname" : "Syntax: HELO hostname");
   }
+  // The name goes into the Received header: only a domain or an address literal will do.
+  if (!valid_helo_argument(arg)) {
+    return protocol_error(501, "5.5.4", "Invalid domain name or address literal");
+  }
   reset_transaction();
-  helo_ = std::string(arg.substr(0, arg.find(' ')));
+  helo_ = std::string(arg);
   extended_ = extended;
   enter(State::kReady);
   std::string greeting = config_.fqdn + " Hello [" + peer_ip_ + "]";
@@ -331,6 +333,7 @@ void Session::on_mail(std::string_view arg) {
   auto path = parse_path_argument(arg, "FROM", error);
   if (!path) return protocol_error(501, "5.1.7", error);
   bool smtputf8 = false;
+  uint64_t declared = 0;
   for (const auto& [key, value] : path->params) {
     if (key == "SIZE" && config_.size) {
       uint64_t size = 0;
@@ -341,6 +344,7 @@ void Session::on_mail(std::string_view arg) {
       if (size > config_.limits.max_message_size) {
         return reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
       }
+      declared = size;
     } else if (key == "BODY" && config_.eight_bit_mime) {
       if (value != "7BIT" && value != "8BITMIME" && !(value == "BINARYMIME" && false)) {
         return protocol_error(501, "5.5.4", "Invalid BODY parameter");
@@ -357,6 +361,9 @@ void Session::on_mail(std::string_view arg) {
   if (has_non_ascii(path->address.str()) && !smtputf8) {
     return protocol_error(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
   }
+  if (!valid_utf8(path->address.str())) {
+    return protocol_error(501, "5.1.7", "Address is not valid UTF-8");
+  }
   if (identity_ && config_.exchange_users && !config_.may_relay && !path->address.is_null()) {
     // ExchangeUsers may send only as their own addresses. The null reverse path stays allowed:
     // message disposition notifications are sent with it (RFC 8098 §3), and it names nobody.
@@ -369,6 +376,7 @@ void Session::on_mail(std::string_view arg) {
   }
   mail_from_ = std::move(path->address);
   smtputf8_ = smtputf8;
+  declared_size_ = declared;
   enter(State::kMail);
   reply(250, "2.1.0", "Sender OK");
 }
@@ -386,6 +394,7 @@ void Session::on_rcpt(std::string_view arg) {
   if (has_non_ascii(rcpt.str()) && !smtputf8_) {
     return protocol_error(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
   }
+  if (!valid_utf8(rcpt.str())) return protocol_error(501, "5.1.3", "Address is not valid UTF-8");
   if (rcpt.domain.empty()) rcpt.domain = config_.postmaster_domain;  // bare <postmaster>
   auto no_route = [&] {
     return !config_.has_route || !config_.has_route(rcpt.domain);
@@ -460,19 +469,24 @@ void Session::on_data(std::string_view arg) {
   if (!mail_from_) return protocol_error(503, "5.5.1", "Need MAIL before DATA");
   if (used_bdat_) return protocol_error(503, "5.5.1", "DATA cannot follow BDAT");
   if (recipients_.empty()) return protocol_error(554, "5.5.1", "No valid recipients");
-  data_.emplace(config_.limits);
+  data_.emplace(config_.limits, config_.memory, declared_size_);
+  if (data_->problem() == DataReader::Problem::kNoMemory) {
+    // Said before 354, the client has sent nothing yet and may try again later.
+    data_.reset();
+    return reply(452, "4.3.1", "Insufficient system resources, try again later");
+  }
   enter(State::kData);
   out_ += "354 Start mail input; end with <CRLF>.<CRLF>\r\n";
 }
 
 void Session::finish_data() {
+  if (data_->problem() == DataReader::Problem::kNone) return hand_over();
+  refuse_content(data_->problem());
+}
+
+// The same answers for DATA and BDAT: the message is dropped, the transaction is over.
+void Session::refuse_content(DataReader::Problem problem) {
   using Problem = DataReader::Problem;
-  Problem problem = data_->problem();
-  if (problem == Problem::kNone) {
-    bdat_content_ = std::move(data_->content());
-    data_.reset();
-    return hand_over();
-  }
   reset_transaction();
   enter(State::kReady);
   switch (problem) {
@@ -485,6 +499,8 @@ void Session::finish_data() {
       return reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
     case Problem::kHeaderTooBig:
       return reply(552, "5.3.4", "Header size exceeds fixed maximum size");
+    case Problem::kNoMemory:
+      return reply(452, "4.3.1", "Insufficient system resources, try again later");
     case Problem::kNone: break;
   }
 }
@@ -515,6 +531,10 @@ void Session::on_bdat(std::string_view arg) {
     bdat_error_ = {503, "5.5.1", "Need MAIL before BDAT"};
   } else if (recipients_.empty()) {
     bdat_error_ = {554, "5.5.1", "No valid recipients"};
+  } else if (!data_) {
+    data_.emplace(config_.limits, config_.memory, size, DataReader::Framing::kChunked);
+  } else {
+    data_->expect(size);
   }
   used_bdat_ = true;
   bdat_return_ = state_;
@@ -523,20 +543,19 @@ void Session::on_bdat(std::string_view arg) {
 }
 
 void Session::finish_bdat_chunk() {
-  if (bdat_error_ || bdat_too_big_) {
+  if (bdat_error_) {
     // A refused chunk ends the transaction; later chunks of it meet "Need MAIL" (RFC 3030 §3).
-    if (bdat_error_) {
-      auto error = *std::exchange(bdat_error_, std::nullopt);
-      protocol_error(error.code, error.enhanced, error.text);
-    }
-    bdat_too_big_ = false;
+    auto error = *std::exchange(bdat_error_, std::nullopt);
+    protocol_error(error.code, error.enhanced, error.text);
     if (state_ == State::kClosed) return;
     reset_transaction();
     return enter(bdat_return_ == State::kGreeting ? State::kGreeting : State::kReady);
   }
+  if (bdat_last_) data_->finish();
+  if (data_->problem() != DataReader::Problem::kNone) return refuse_content(data_->problem());
   if (!bdat_last_) {
     enter(State::kRcpt);
-    return reply(250, "2.0.0", std::to_string(bdat_content_.size()) + " octets received");
+    return reply(250, "2.0.0", std::to_string(data_->received()) + " octets received");
   }
   hand_over();
 }
@@ -552,7 +571,9 @@ void Session::hand_over() {
   m.mail_from = *mail_from_;
   m.recipients = std::move(recipients_);
   m.smtputf8 = smtputf8_;
-  m.content = std::move(bdat_content_);
+  m.content = std::move(data_->content());
+  m.memory = data_->take_reservation();
+  data_.reset();
   pending_ = std::move(m);
   enter(State::kQueueing);
 }

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -91,6 +92,9 @@ struct SessionConfig {
   std::chrono::milliseconds tarpit_interval{5000};
   // The Received header names the authenticated user (Exchange hides it: off by default).
   bool received_names_user = false;
+  // Memory for message content being received, shared by every session of the server: DATA
+  // and BDAT are answered 452 4.3.1 when it cannot cover the message. Unset: unbounded.
+  std::shared_ptr<MemoryBudget> memory;
 };
 
 struct TlsInfo {
@@ -109,6 +113,9 @@ struct Message {
   bool smtputf8 = false;
   std::string authenticated_user;  // empty: the client did not authenticate
   std::string content;   // CRLF line endings, as received
+  // The share of the receive memory budget the content holds: given back when the message is
+  // destroyed, i.e. once the queue has written it or it is dropped.
+  Reservation memory;
 };
 
 class Session {
@@ -188,6 +195,7 @@ class Session {
   size_t line_limit(std::string_view line_start) const;
   void line_too_long(std::string_view line_start);
   void finish_data();
+  void refuse_content(DataReader::Problem problem);
   void finish_bdat_chunk();
   void hand_over();
 
@@ -213,12 +221,11 @@ class Session {
     std::string text;
   };
   std::optional<Refusal> bdat_error_;  // verdict on the chunk being read, sent once it is read
-  bool bdat_too_big_ = false;          // 552 already sent for the chunk being read
   State bdat_return_ = State::kReady;
   uint64_t bdat_remaining_ = 0;
   bool bdat_last_ = false;
-  std::optional<DataReader> data_;
-  std::string bdat_content_;
+  uint64_t declared_size_ = 0;  // SIZE= of MAIL; 0: not given
+  std::optional<DataReader> data_;  // the content of DATA, or of the BDAT chunks so far
   std::optional<Message> pending_;
   uint32_t given_recipients_ = 0;  // accepted RCPTs, for MaxRecipientsPerMessage (not expansions)
 

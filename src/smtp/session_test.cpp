@@ -24,6 +24,9 @@
 //                        lines, and skips a transcript with settings the daemon lacks.)
 //   !basic_auth !basic_auth_require_tls !exchange_users !no_anonymous !tarpit=ms
 //   !max_logon_failures=N
+//   !receive_memory=BYTES  a MemoryBudget of BYTES for this session alone (fresh for each run);
+//                        !hold=N: the first N queued messages keep their memory until the end
+//                        of the run (as messages still being written by the queue would).
 #include "smtp/session.hpp"
 
 #include <gtest/gtest.h>
@@ -71,6 +74,7 @@ void apply_setting(SessionConfig& c, const std::string& key, const std::string& 
   else if (key == "no_anonymous") c.anonymous_users = false;
   else if (key == "tarpit") c.tarpit_interval = std::chrono::milliseconds(std::stoul(value));
   else if (key == "max_logon_failures") c.max_logon_failures = std::stoul(value);
+  else if (key == "receive_memory") c.memory = std::make_shared<MemoryBudget>(std::stoull(value));
   else if (key == "routes") {
     // "!routes=a.example,b.example": the domains a send connector serves.
     c.has_route = [value](std::string_view d) {
@@ -113,6 +117,7 @@ struct Transcript {
   std::string expected_output;
   std::vector<std::string> expected_messages;
   bool expect_closed = false;
+  size_t hold = 0;
 };
 
 Transcript load(const std::filesystem::path& path) {
@@ -144,6 +149,8 @@ Transcript load(const std::filesystem::path& path) {
         t.expected_trace.push_back(value);
       } else if (key == "auth_unavailable") {
         t.auth_unavailable = true;
+      } else if (key == "hold") {
+        t.hold = std::stoul(value);
       } else {
         apply_setting(t.config, key, value);
       }
@@ -183,7 +190,10 @@ struct Outcome {
 // requests as a driver would.
 template <typename NextPiece>
 Outcome play(const Transcript& t, NextPiece next_piece) {
-  Session s(t.config, "192.0.2.7");
+  SessionConfig config = t.config;
+  if (config.memory) config.memory = std::make_shared<MemoryBudget>(config.memory->limit());
+  Session s(config, "192.0.2.7");
+  std::vector<Message> held;
   Outcome r;
   s.trace = [&r](char direction, std::string_view line) {
     if (direction != '=') r.trace.push_back(std::string(1, direction) + std::string(line));
@@ -203,6 +213,8 @@ Outcome play(const Transcript& t, NextPiece next_piece) {
     for (;;) {
       if (auto m = s.take_message()) {
         r.messages.push_back(m->content);
+        if (held.size() < t.hold) held.push_back(std::move(*m));
+        m.reset();  // written: its memory goes back before the session reads on, as in the driver
         s.message_queued("Q" + std::to_string(++queued));
       } else if (auto a = s.take_auth_request()) {
         auto it = t.users.find(lower(a->user));
@@ -340,7 +352,7 @@ SessionConfig auth_config() {
   return c;
 }
 
-// EXCHANGE-MODEL §8: AUTH payloads never appear in the protocol log, neither in clear nor in
+// docs/receive-path.md: AUTH payloads never appear in the protocol log, neither in clear nor in
 // base64, whatever the mechanism and whether the logon succeeds.
 TEST(Session, PasswordNeverReachesTheTrace) {
   const std::string password = "Tr0ub4dor&3";
@@ -443,6 +455,125 @@ TEST(Session, TarpitDelaysOnlyWhatFollowsTheFailure) {
   EXPECT_EQ(s.take_output(), "535 5.7.8 Authentication credentials invalid\r\n250 2.0.0 OK\r\n");
   EXPECT_EQ(s.take_delay().count(), 0);
   EXPECT_FALSE(s.has_output());
+}
+
+// A session greeted, in a transaction when `transaction`; its output so far discarded.
+Session greeted(SessionConfig c, bool transaction = false) {
+  Session s(std::move(c), "192.0.2.7");
+  s.start();
+  s.receive("EHLO client.example\r\n");
+  if (transaction) s.receive("MAIL FROM:<a@client.example>\r\nRCPT TO:<b@example.test>\r\n");
+  s.take_output();
+  return s;
+}
+
+// Inputs a transcript file cannot hold: NUL, ESC, DEL, TAB, 8-bit octets.
+TEST(Session, HeloWithControlsOrEightBitIsRefused) {
+  for (std::string arg : {std::string("x\0y", 3), std::string("x\x1b[2J"), std::string("host\ttab"),
+                          std::string("x\x7f"), std::string("\xc3\xa9.example")}) {
+    Session s(default_config(), "192.0.2.7");
+    s.start();
+    s.take_output();
+    s.receive("EHLO " + arg + "\r\n");
+    EXPECT_EQ(s.take_output(), "501 5.5.4 Invalid domain name or address literal\r\n")
+        << ::testing::PrintToString(arg);
+  }
+}
+
+TEST(Session, InvalidUtf8AddressesAreRefusedUnderSmtputf8) {
+  for (std::string bad : {"\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82",
+                          "\xff"}) {
+    SCOPED_TRACE(::testing::PrintToString(bad));
+    Session s = greeted(default_config());
+    s.receive("MAIL FROM:<x" + bad + "@client.example> SMTPUTF8\r\n");
+    EXPECT_EQ(s.take_output(), "501 5.1.7 Address is not valid UTF-8\r\n");
+    s.receive("MAIL FROM:<a@client.example> SMTPUTF8\r\nRCPT TO:<x" + bad + "@example.test>\r\n");
+    EXPECT_EQ(s.take_output(), "250 2.1.0 Sender OK\r\n501 5.1.3 Address is not valid UTF-8\r\n");
+    Session plain = greeted(default_config());
+    plain.receive("MAIL FROM:<x" + bad + "@client.example>\r\n");
+    EXPECT_EQ(plain.take_output(), "553 5.6.7 Non-ASCII address requires SMTPUTF8\r\n");
+  }
+  Session s = greeted(default_config());
+  s.receive("MAIL FROM:<d\xc3\xa9j\xc3\xa0@client.example> SMTPUTF8\r\n"
+            "RCPT TO:<\xe2\x82\xac@example.test>\r\n");
+  EXPECT_EQ(s.take_output(), "250 2.1.0 Sender OK\r\n250 2.1.5 Recipient OK\r\n");
+}
+
+TEST(Session, MalformedBdatSizeIsRefusedAndCloses) {
+  for (std::string arg : {"+5", "-1 LAST", "0x5", "", " 5", "5 MORE", "5 LAST junk", "5.0",
+                          "99999999999999999999999", "18446744073709551616 LAST"}) {
+    SCOPED_TRACE(arg);
+    Session s = greeted(default_config(), true);
+    s.receive("BDAT " + arg + "\r\n");
+    EXPECT_EQ(s.take_output(), "501 5.5.4 Syntax: BDAT size [LAST]\r\n"
+                               "421 4.7.0 mx.example.test closing after malformed BDAT\r\n");
+    EXPECT_TRUE(s.closing());
+  }
+}
+
+// A message of about `octets` octets: a short header, then lines of 1000 octets.
+std::string lines_of(size_t octets) {
+  std::string line = std::string(998, 'x') + "\r\n";
+  std::string out = "Subject: big\r\n\r\n";
+  while (out.size() < octets) out += line;
+  return out;
+}
+
+// One budget for every session: a message that outgrows it mid-transfer is read to its end and
+// refused; an accepted one holds its share until the driver drops it (the queue wrote it).
+TEST(Session, ReceiveMemoryIsSharedAndGivenBack) {
+  auto budget = std::make_shared<MemoryBudget>(400 * 1024);
+  SessionConfig c = default_config();
+  c.memory = budget;
+  Session a = greeted(c, true);
+  a.receive("DATA\r\n" + lines_of(300 * 1024) + ".\r\nNOOP\r\n");
+  EXPECT_EQ(a.take_output(), "354 Start mail input; end with <CRLF>.<CRLF>\r\n"
+                             "452 4.3.1 Insufficient system resources, try again later\r\n"
+                             "250 2.0.0 OK\r\n");
+  EXPECT_EQ(budget->used(), 0u);
+
+  a.receive("MAIL FROM:<a@client.example>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n" +
+            lines_of(200 * 1024) + ".\r\n");
+  auto m = a.take_message();
+  ASSERT_TRUE(m);
+  EXPECT_GE(m->content.capacity(), m->content.size() + DataReader::kHeaderRoom);
+  EXPECT_EQ(budget->used(), m->memory.held());
+  EXPECT_GE(m->memory.held(), m->content.capacity());
+
+  Session b = greeted(c, true);
+  b.take_output();
+  b.receive("RSET\r\nMAIL FROM:<a@client.example> SIZE=150000\r\nRCPT TO:<b@example.test>\r\nDATA\r\n");
+  EXPECT_TRUE(b.take_output().ends_with("452 4.3.1 Insufficient system resources, try again later\r\n"));
+  m.reset();
+  EXPECT_EQ(budget->used(), 0u);
+  b.receive("DATA\r\n");
+  EXPECT_EQ(b.take_output(), "354 Start mail input; end with <CRLF>.<CRLF>\r\n");
+  EXPECT_EQ(budget->used(), 150000u + DataReader::kHeaderRoom);
+}
+
+// A chunk announced beyond MaxMessageSize is read and thrown away; it reserves nothing.
+TEST(Session, HugeBdatChunkReservesNothing) {
+  auto budget = std::make_shared<MemoryBudget>(1 << 20);
+  SessionConfig c = default_config();
+  c.memory = budget;
+  Session s = greeted(c, true);
+  s.receive("BDAT 18446744073709551615 LAST\r\n" + lines_of(5000));
+  EXPECT_EQ(budget->used(), 0u);
+  EXPECT_EQ(s.state(), Session::State::kBdat);
+  EXPECT_EQ(s.take_output(), "");
+}
+
+// A session that goes away mid-message gives its memory back.
+TEST(Session, ClosedSessionGivesItsMemoryBack) {
+  auto budget = std::make_shared<MemoryBudget>(1 << 20);
+  SessionConfig c = default_config();
+  c.memory = budget;
+  {
+    Session s = greeted(c, true);
+    s.receive("BDAT 100000\r\n" + lines_of(50000));
+    EXPECT_GT(budget->used(), 100000u);
+  }
+  EXPECT_EQ(budget->used(), 0u);
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 namespace starling::store {
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 // Each entry moves the schema from version i to i+1.
 constexpr const char* kMigrations[] = {
@@ -63,6 +63,10 @@ constexpr const char* kMigrations[] = {
       kind TEXT NOT NULL,                 -- 'Mailbox' or 'DistributionGroup'
       name TEXT NOT NULL COLLATE NOCASE);
     CREATE INDEX recipient_addresses_by_name ON recipient_addresses (kind, name);
+    )sql",
+    // Events are pruned by age after every insert: the oldest are found by time, not by a scan.
+    R"sql(
+    CREATE INDEX events_by_time ON events (time);
     )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);

@@ -56,7 +56,14 @@ struct EventQuery {
   std::optional<std::string> level;
   std::optional<std::string> category;
   std::optional<int64_t> since;  // Unix time
-  std::optional<int> newest;     // only the N most recent
+  std::optional<int64_t> after_record;  // only records numbered above this
+  std::optional<int> newest;     // only the N most recent, newest first (otherwise oldest first)
+};
+
+// How long and how many events the store keeps (EventLogMaxAge, EventLogMaxCount).
+struct EventRetention {
+  int64_t max_age_seconds = 30 * 24 * 3600;
+  int64_t max_count = 100000;
 };
 
 class Store {
@@ -126,6 +133,15 @@ class Store {
 
   Result<int64_t> add_event(const EventRecord& e);  // returns the record number
   Result<std::vector<EventRecord>> events(const EventQuery& q);
+  // Deletes the events older than max_age_seconds before `now` and all but the newest max_count.
+  // Returns how many went. Cheap enough to run after every insert (both go by an index).
+  Result<int64_t> prune_events(const EventRetention& keep, int64_t now);
+  Result<int64_t> event_count();
+
+  // SQLite's PRAGMA data_version: changes when another connection (another thread of the
+  // daemon, or the shell with --offline) commits to the file. Commits on this connection do not
+  // change it.
+  Result<int64_t> data_version();
 
   // Increases with every committed change to the configuration (events do not count).
   Result<int64_t> generation();

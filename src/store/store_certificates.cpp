@@ -126,13 +126,16 @@ Result<std::vector<EventRecord>> Store::events(const EventQuery& f) {
     if (f.level) sql += " AND level = :level COLLATE NOCASE";
     if (f.category) sql += " AND category = :category COLLATE NOCASE";
     if (f.since) sql += " AND time >= :since";
-    sql += " ORDER BY record DESC";
-    if (f.newest) sql += " LIMIT :newest";
-    SQLite::Statement q(db_, "SELECT * FROM (" + sql + ") ORDER BY record");
+    if (f.after_record) sql += " AND record > :after";
+    // The N newest come newest first, as Get-EventLog -Newest lists them; a whole log reads
+    // from its beginning.
+    sql += f.newest ? " ORDER BY record DESC LIMIT :newest" : " ORDER BY record";
+    SQLite::Statement q(db_, sql);
     if (f.event_id) q.bind(":id", *f.event_id);
     if (f.level) q.bind(":level", *f.level);
     if (f.category) q.bind(":category", *f.category);
     if (f.since) q.bind(":since", *f.since);
+    if (f.after_record) q.bind(":after", *f.after_record);
     if (f.newest) q.bind(":newest", *f.newest);
     std::vector<EventRecord> out;
     while (q.executeStep()) {
@@ -150,6 +153,27 @@ Result<std::vector<EventRecord>> Store::events(const EventQuery& f) {
     }
     return out;
   });
+}
+
+Result<int64_t> Store::prune_events(const EventRetention& keep, int64_t now) {
+  return guarded([&]() -> Result<int64_t> {
+    SQLite::Statement old(db_, "DELETE FROM events WHERE time < ?");
+    old.bind(1, now - keep.max_age_seconds);
+    int64_t gone = old.exec();
+    // Records are numbered in order and only ever deleted from the oldest end.
+    SQLite::Statement many(db_, "DELETE FROM events WHERE record <= (SELECT MAX(record) FROM events) - ?");
+    many.bind(1, keep.max_count);
+    gone += many.exec();
+    return gone;
+  });
+}
+
+Result<int64_t> Store::event_count() {
+  return guarded([&]() -> Result<int64_t> { return db_.execAndGet("SELECT COUNT(*) FROM events").getInt64(); });
+}
+
+Result<int64_t> Store::data_version() {
+  return guarded([&]() -> Result<int64_t> { return db_.execAndGet("PRAGMA data_version").getInt64(); });
 }
 
 }  // namespace starling::store

@@ -1,4 +1,4 @@
-// The store's recipients and accepted domain details (EXCHANGE-MODEL §9). A mailbox or group is
+// The store's recipients and accepted domain details (docs/mailbox-delivery.md). A mailbox or group is
 // one JSON row; its addresses are also rows of recipient_addresses, whose primary key (without
 // case) is what guarantees that every address maps to one recipient.
 #include <SQLiteCpp/Statement.h>

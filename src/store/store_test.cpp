@@ -91,11 +91,9 @@ TEST(Store, TransactionIsAllOrNothing) {
   EXPECT_EQ(*st.generation(), g0 + 1) << "one bump per transaction";
 }
 
-TEST(Store, EventsFilterAndNewest) {
-  TempDir dir;
-  auto s = Store::create(dir.path / "starling.db");
-  Store& st = **s;
-  for (int i = 0; i < 5; ++i) {
+// Events m0, m1, ... at times 1000, 1001, ...; the odd ones 12014 warnings, the even 12002.
+void add_events(Store& st, int n) {
+  for (int i = 0; i < n; ++i) {
     EventRecord e;
     e.time = 1000 + i;
     e.event_id = i % 2 ? 12014 : 12002;
@@ -106,13 +104,53 @@ TEST(Store, EventsFilterAndNewest) {
     e.data_json = "{}";
     ASSERT_TRUE(st.add_event(e));
   }
+}
+
+TEST(Store, EventsFilterAndNewest) {
+  TempDir dir;
+  auto s = Store::create(dir.path / "starling.db");
+  Store& st = **s;
+  add_events(st, 5);
   EXPECT_EQ(st.events({.event_id = 12014})->size(), 2u);
   EXPECT_EQ(st.events({.level = "warning"})->size(), 2u);
   auto newest = st.events({.newest = 2});
   ASSERT_EQ(newest->size(), 2u);
-  EXPECT_EQ((*newest)[0].message, "m3");
-  EXPECT_EQ((*newest)[1].message, "m4");
+  EXPECT_EQ((*newest)[0].message, "m4") << "newest first";
+  EXPECT_EQ((*newest)[1].message, "m3");
+  auto all = st.events({});
+  ASSERT_EQ(all->size(), 5u);
+  EXPECT_EQ(all->front().message, "m0") << "the whole log reads oldest first";
   EXPECT_EQ(st.events({.since = 1003})->size(), 2u);
+  auto after = st.events({.after_record = (*all)[2].record});
+  ASSERT_EQ(after->size(), 2u);
+  EXPECT_EQ(after->front().message, "m3");
+}
+
+TEST(Store, EventsArePrunedByAgeAndByCount) {
+  TempDir dir;
+  auto s = Store::create(dir.path / "starling.db");
+  Store& st = **s;
+  add_events(st, 20);
+  EXPECT_EQ(*st.prune_events({.max_age_seconds = 100, .max_count = 100}, 1050), 0) << "nothing old or over";
+  EXPECT_EQ(*st.prune_events({.max_age_seconds = 15, .max_count = 100}, 1020), 5) << "time 1000-1004 are older";
+  EXPECT_EQ(*st.event_count(), 15);
+  EXPECT_EQ(*st.prune_events({.max_age_seconds = 1000, .max_count = 4}, 1020), 11);
+  auto kept = st.events({});
+  ASSERT_EQ(kept->size(), 4u);
+  EXPECT_EQ(kept->front().message, "m16") << "the newest are kept";
+  EXPECT_EQ(kept->back().message, "m19");
+}
+
+TEST(Store, DataVersionChangesWithAnotherConnectionsCommit) {
+  TempDir dir;
+  auto mine = Store::create(dir.path / "starling.db");
+  auto other = Store::open(dir.path / "starling.db");
+  ASSERT_TRUE(mine && other);
+  int64_t v = *(*mine)->data_version();
+  ASSERT_TRUE((*mine)->add_accepted_domain("own.test"));
+  EXPECT_EQ(*(*mine)->data_version(), v) << "its own commits do not count";
+  ASSERT_TRUE((*other)->add_accepted_domain("other.test"));
+  EXPECT_NE(*(*mine)->data_version(), v);
 }
 
 }  // namespace
@@ -281,6 +319,9 @@ TEST(Store, SchemaTwoStoreKeepsItsDefaultDomain) {
       SQLite::Database db(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
       db.exec("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
               "CREATE TABLE accepted_domains (name TEXT PRIMARY KEY COLLATE NOCASE);"
+              "CREATE TABLE events (record INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,"
+              " event_id INTEGER NOT NULL, level TEXT NOT NULL, category TEXT NOT NULL, name TEXT NOT NULL,"
+              " message TEXT NOT NULL, data TEXT NOT NULL, object TEXT NOT NULL);"
               "INSERT INTO settings VALUES ('generation', '7');"
               "INSERT INTO accepted_domains VALUES ('b.test'), ('a.test'), ('c.test');"
               "PRAGMA user_version=2;");

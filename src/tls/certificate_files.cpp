@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "tls/certificate_checks.hpp"
+#include "tls/certificate_limits.hpp"
+#include "tls/distinguished_name.hpp"
 #include "tls/openssl_error.hpp"
 #include "tls/openssl_types.hpp"
 
@@ -48,6 +51,16 @@ Result<void> add_pem_key(Contents& out, const char* name, const char* header,
   bool encrypted = std::strcmp(name, PEM_STRING_PKCS8) == 0 || std::strstr(header, "ENCRYPTED");
   if (encrypted && !password) {
     return make_error("the private key is encrypted: a password is needed");
+  }
+  if (std::strcmp(name, PEM_STRING_PKCS8) == 0) {
+    // PKCS#8 EncryptedPrivateKeyInfo: its PBKDF2 count is read before the key is derived.
+    const unsigned char* p = data;
+    std::unique_ptr<X509_SIG, OpenSslDeleter<X509_SIG_free>> sig(d2i_X509_SIG(nullptr, &p, len));
+    if (!sig) return make_error(openssl_error("the encrypted private key is corrupt"));
+    const X509_ALGOR* algorithm = nullptr;
+    X509_SIG_get0(sig.get(), &algorithm, nullptr);
+    IterationBudget budget;
+    if (auto spent = budget.spend(algorithm, "the private key"); !spent) return spent;
   }
   // Re-armoured so OpenSSL handles every key encoding and encryption the same way.
   BioPtr bio = memory_bio();
@@ -112,36 +125,143 @@ bool load_legacy_provider() {
   return legacy != nullptr;
 }
 
-Result<Contents> read_pkcs12(PKCS12* p12, const std::optional<std::string>& password) {
-  // PKCS12_parse treats "" as "no password", trying both encodings of it (absent and empty).
-  std::string pass = password.value_or("");
-  if (PKCS12_mac_present(p12)) {
-    bool ok = pass.empty()
-                  ? PKCS12_verify_mac(p12, nullptr, 0) == 1 || PKCS12_verify_mac(p12, "", 0) == 1
-                  : PKCS12_verify_mac(p12, pass.c_str(), static_cast<int>(pass.size())) == 1;
-    if (!ok && ERR_peek_error() != 0) {
-      return make_error(openssl_error("cannot check the PKCS#12 file's integrity"));
+constexpr const char* kWrongPkcs12Password = "wrong password for the PKCS#12 file";
+
+// The password PKCS12_parse would use: "" means either no password or an empty one, whichever
+// the MAC verifies with (RFC 7292 leaves the encoding of an absent password to the writer).
+// The MAC's iteration count is checked before the MAC is computed.
+Result<const char*> pkcs12_password(PKCS12* p12, const std::string& pass, IterationBudget& budget) {
+  if (!PKCS12_mac_present(p12)) return pass.empty() ? nullptr : pass.c_str();
+  const ASN1_INTEGER* iterations = nullptr;
+  PKCS12_get0_mac(nullptr, nullptr, nullptr, &iterations, p12);
+  int64_t count = 1;
+  if (iterations && ASN1_INTEGER_get_int64(&count, iterations) != 1) count = INT64_MAX;
+  if (auto spent = budget.spend(count, "the PKCS#12 file's integrity check (MAC)"); !spent) {
+    return std::move(spent).take_error();
+  }
+  if (pass.empty()) {
+    if (PKCS12_verify_mac(p12, nullptr, 0) == 1) return nullptr;
+    if (PKCS12_verify_mac(p12, "", 0) == 1) return "";
+  } else if (PKCS12_verify_mac(p12, pass.c_str(), static_cast<int>(pass.size())) == 1) {
+    return pass.c_str();
+  }
+  if (ERR_peek_error() != 0) return make_error(openssl_error("cannot check the PKCS#12 file's integrity"));
+  return make_error(kWrongPkcs12Password);
+}
+
+struct BagsFree {
+  void operator()(STACK_OF(PKCS12_SAFEBAG)* s) const { sk_PKCS12_SAFEBAG_pop_free(s, PKCS12_SAFEBAG_free); }
+};
+struct AuthSafesFree {
+  void operator()(STACK_OF(PKCS7)* s) const { sk_PKCS7_pop_free(s, PKCS7_free); }
+};
+using BagsPtr = std::unique_ptr<STACK_OF(PKCS12_SAFEBAG), BagsFree>;
+
+// The file's parts, decrypted one by one after their iteration counts are spent from the
+// budget: what PKCS12_parse does, with the counts checked before each key derivation.
+class Pkcs12Reader {
+ public:
+  Pkcs12Reader(const char* pass, IterationBudget& budget)
+      : pass_(pass), len_(pass ? static_cast<int>(std::strlen(pass)) : 0), budget_(budget) {}
+
+  Result<Contents> read(PKCS12* p12) {
+    std::unique_ptr<STACK_OF(PKCS7), AuthSafesFree> parts(PKCS12_unpack_authsafes(p12));
+    if (!parts) return make_error(openssl_error("cannot read the PKCS#12 file"));
+    for (int i = 0; i < sk_PKCS7_num(parts.get()); ++i) {
+      auto bags = unpack(sk_PKCS7_value(parts.get(), i));
+      if (!bags) return std::move(bags).take_error();
+      if (auto added = add_bags(bags->get(), 0); !added) return std::move(added).take_error();
     }
-    if (!ok && !password) return make_error("the PKCS#12 file is protected: a password is needed");
-    if (!ok) return make_error("wrong password for the PKCS#12 file");
+    return std::move(out_);
   }
-  EVP_PKEY* key = nullptr;
-  X509* cert = nullptr;
-  STACK_OF(X509)* ca = nullptr;
-  bool parsed = PKCS12_parse(p12, pass.c_str(), &key, &cert, &ca) == 1;
-  if (!parsed && load_legacy_provider()) {
-    clear_openssl_errors();
-    parsed = PKCS12_parse(p12, pass.c_str(), &key, &cert, &ca) == 1;
+
+ private:
+  Result<BagsPtr> unpack(PKCS7* part) {
+    if (PKCS7_type_is_data(part)) return BagsPtr(PKCS12_unpack_p7data(part));
+    if (!PKCS7_type_is_encrypted(part)) return BagsPtr(sk_PKCS12_SAFEBAG_new_null());  // ignored
+    if (!part->d.encrypted || !part->d.encrypted->enc_data || !part->d.encrypted->enc_data->algorithm) {
+      return make_error("the PKCS#12 file has an encrypted part without its parameters");
+    }
+    const X509_ALGOR* algorithm = part->d.encrypted->enc_data->algorithm;
+    if (auto spent = budget_.spend(algorithm, "a part of the PKCS#12 file"); !spent) {
+      return std::move(spent).take_error();
+    }
+    BagsPtr bags(PKCS12_unpack_p7encdata(part, pass_, len_));
+    if (!bags && load_legacy_provider()) {
+      clear_openssl_errors();
+      bags.reset(PKCS12_unpack_p7encdata(part, pass_, len_));
+    }
+    if (!bags) return make_error(openssl_error("cannot read the PKCS#12 file"));
+    return bags;
   }
-  if (!parsed) return make_error(openssl_error("cannot read the PKCS#12 file"));
-  Contents out;
-  out.key.reset(key);
-  if (cert) out.certificates.emplace_back(cert);
-  X509StackPtr others(ca);
-  while (others && sk_X509_num(others.get()) > 0) {
-    out.certificates.emplace_back(sk_X509_shift(others.get()));
+
+  // Nested SafeContents are followed a few levels deep; nobody writes more than one.
+  Result<void> add_bags(const STACK_OF(PKCS12_SAFEBAG)* bags, int depth) {
+    if (!bags) return make_error(openssl_error("cannot read the PKCS#12 file"));
+    if (depth > 4) return make_error("the PKCS#12 file nests its contents too deeply");
+    for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); ++i) {
+      const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags, i);
+      Result<void> added;
+      switch (PKCS12_SAFEBAG_get_nid(bag)) {
+        case NID_certBag: added = add_certificate(bag); break;
+        case NID_keyBag: added = add_key(PKCS12_SAFEBAG_get0_p8inf(bag)); break;
+        case NID_pkcs8ShroudedKeyBag: added = add_shrouded_key(bag); break;
+        case NID_safeContentsBag: added = add_bags(PKCS12_SAFEBAG_get0_safes(bag), depth + 1); break;
+        default: break;  // CRLs, secrets: not ours
+      }
+      if (!added) return added;
+    }
+    return {};
   }
-  return out;
+
+  Result<void> add_certificate(const PKCS12_SAFEBAG* bag) {
+    if (PKCS12_SAFEBAG_get_bag_nid(bag) != NID_x509Certificate) return {};
+    X509Ptr cert(PKCS12_SAFEBAG_get1_cert(bag));
+    if (!cert) return make_error(openssl_error("corrupt certificate in the PKCS#12 file"));
+    out_.certificates.push_back(std::move(cert));
+    return {};
+  }
+
+  // As PKCS12_parse: the first key is the one; later ones are not decrypted.
+  Result<void> add_shrouded_key(const PKCS12_SAFEBAG* bag) {
+    if (out_.key) return {};
+    const X509_SIG* shrouded = PKCS12_SAFEBAG_get0_pkcs8(bag);
+    const X509_ALGOR* algorithm = nullptr;
+    if (shrouded) X509_SIG_get0(shrouded, &algorithm, nullptr);
+    if (!algorithm) return make_error("the PKCS#12 file's private key has no encryption parameters");
+    if (auto spent = budget_.spend(algorithm, "the PKCS#12 file's private key"); !spent) return spent;
+    std::unique_ptr<PKCS8_PRIV_KEY_INFO, OpenSslDeleter<PKCS8_PRIV_KEY_INFO_free>> p8(
+        PKCS12_decrypt_skey(bag, pass_, len_));
+    if (!p8 && load_legacy_provider()) {
+      clear_openssl_errors();
+      p8.reset(PKCS12_decrypt_skey(bag, pass_, len_));
+    }
+    if (!p8) return make_error(openssl_error("cannot decrypt the private key in the PKCS#12 file"));
+    return add_key(p8.get());
+  }
+
+  Result<void> add_key(const PKCS8_PRIV_KEY_INFO* p8) {
+    if (out_.key) return {};
+    out_.key.reset(EVP_PKCS82PKEY(p8));
+    if (!out_.key) return make_error(openssl_error("the private key in the PKCS#12 file is corrupt"));
+    return {};
+  }
+
+  const char* pass_;
+  int len_;
+  IterationBudget& budget_;
+  Contents out_;
+};
+
+Result<Contents> read_pkcs12(PKCS12* p12, const std::optional<std::string>& password) {
+  IterationBudget budget;
+  const std::string given = password.value_or("");  // outlives the reader, which points into it
+  auto pass = pkcs12_password(p12, given, budget);
+  if (!pass && !password && pass.error() == kWrongPkcs12Password) {
+    return make_error("the PKCS#12 file is protected: a password is needed");
+  }
+  if (!pass) return std::move(pass).take_error();
+  return Pkcs12Reader(*pass, budget).read(p12);
 }
 
 Result<Contents> read_der(const std::string& bytes, const std::optional<std::string>& password) {
@@ -167,6 +287,26 @@ Result<Contents> read_der(const std::string& bytes, const std::optional<std::str
   }
   clear_openssl_errors();  // each format's parse failure, none of them the one that matters
   return make_error("not a certificate file: expected PEM, DER, PKCS#7 or PKCS#12");
+}
+
+// Before to_bundle, whose work grows with the square of the number of certificates.
+Result<void> check_limits(const Contents& in) {
+  if (in.certificates.size() > kMaxCertificatesPerFile) {
+    return make_error("the file holds " + std::to_string(in.certificates.size()) +
+                      " certificates; Starling reads at most " + std::to_string(kMaxCertificatesPerFile));
+  }
+  for (const auto& cert : in.certificates) {
+    std::string why = certificate_limit_exceeded(cert.get());
+    if (!why.empty()) {
+      std::string cn = common_name(X509_get_subject_name(cert.get()));
+      return make_error("certificate " + (cn.empty() ? std::string("without a CN") : "'" + cn + "'") + ": " + why);
+    }
+  }
+  if (in.key) {
+    std::string why = key_limit_exceeded(in.key.get());
+    if (!why.empty()) return make_error("the private key: " + why.substr(why.find(' ') + 1));
+  }
+  return {};
 }
 
 bool issued(X509* issuer, X509* subject) { return X509_check_issued(issuer, subject) == X509_V_OK; }
@@ -237,10 +377,15 @@ Result<CertificateBundle> to_bundle(Contents in) {
 Result<CertificateBundle> read_certificate_file(const std::string& bytes,
                                                 const std::optional<std::string>& password) {
   if (bytes.empty()) return make_error("the file is empty");
+  if (bytes.size() > kMaxCertificateFileBytes) {
+    return make_error("the file is " + std::to_string(bytes.size()) + " bytes; certificate files are at most " +
+                      std::to_string(kMaxCertificateFileBytes) + " bytes (1 MB)");
+  }
   clear_openssl_errors();
   bool pem = bytes.find("-----BEGIN ") != std::string::npos;
   auto contents = pem ? read_pem(bytes, password) : read_der(bytes, password);
   if (!contents) return std::move(contents).take_error();
+  if (auto within = check_limits(*contents); !within) return std::move(within).take_error();
   return to_bundle(std::move(*contents));
 }
 

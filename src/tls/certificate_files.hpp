@@ -1,5 +1,5 @@
 // Certificate files as administrators bring them to import-certificate and take them away from
-// export-certificate (EXCHANGE-MODEL.md §1): PEM, DER, PKCS#7 and PKCS#12, read into one shape.
+// export-certificate (docs/certificates.md): PEM, DER, PKCS#7 and PKCS#12, read into one shape.
 // Nothing here trusts the input: every malformed file is an error value, never a crash.
 #pragma once
 

@@ -10,8 +10,11 @@
 
 #include <algorithm>
 #include <memory>
+#include <unordered_set>
 
 #include "core/names.hpp"
+#include "tls/certificate_checks.hpp"
+#include "tls/certificate_limits.hpp"
 #include "tls/distinguished_name.hpp"
 #include "tls/openssl_error.hpp"
 #include "tls/openssl_types.hpp"
@@ -39,10 +42,16 @@ std::string name_string(const X509_NAME* name) {
   return bio_string(bio.get());
 }
 
+// Dates beyond what the clock holds (2262 for nanoseconds; RFC 5280's 99991231235959Z "no
+// well-defined expiration" among them) are clamped to its ends rather than overflowing.
 core::SysTime to_time(const ASN1_TIME* t) {
   std::tm tm{};
   ASN1_TIME_to_tm(t, &tm);
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  using std::chrono::seconds;
+  const int64_t lo = std::chrono::duration_cast<seconds>(core::SysTime::min().time_since_epoch()).count() + 1;
+  const int64_t hi = std::chrono::duration_cast<seconds>(core::SysTime::max().time_since_epoch()).count() - 1;
+  int64_t when = std::clamp<int64_t>(static_cast<int64_t>(timegm(&tm)), lo, hi);
+  return core::SysTime(std::chrono::duration_cast<core::SysTime::duration>(seconds(when)));
 }
 
 // Upper-case hex of the serial's magnitude, as Exchange shows it.
@@ -65,7 +74,11 @@ std::string key_algorithm(const EVP_PKEY* key) {
 
 }  // namespace
 
-PKeyPtr generate_key(KeyType type) {
+PKeyPtr generate_key(KeyType type, int rsa_bits) {
+  bool rsa = type == KeyType::kRsa2048 || type == KeyType::kRsa3072 || type == KeyType::kRsa4096;
+  if (rsa && rsa_bits != 0) {
+    return PKeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(rsa_bits)));
+  }
   switch (type) {
     case KeyType::kRsa2048: return PKeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}));
     case KeyType::kRsa3072: return PKeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{3072}));
@@ -76,9 +89,23 @@ PKeyPtr generate_key(KeyType type) {
   return nullptr;
 }
 
+Result<void> check_new_key_and_names(int rsa_bits, size_t names) {
+  if (rsa_bits != 0 && (rsa_bits < kMinRsaBits || rsa_bits > kMaxRsaBits)) {
+    return make_error("an RSA key of " + std::to_string(rsa_bits) + " bits: Starling makes " +
+                      std::to_string(kMinRsaBits) + " to " + std::to_string(kMaxRsaBits));
+  }
+  if (names > core::kMaxCertificateNames) {
+    return make_error(std::to_string(names) + " names: a certificate carries at most " +
+                      std::to_string(core::kMaxCertificateNames));
+  }
+  return {};
+}
+
 Result<KeyAndCertificate> generate_self_signed(const SelfSignedRequest& request) {
   clear_openssl_errors();
-  PKeyPtr key = generate_key(request.key_type);
+  std::vector<std::string> requested = certificate_domains(request.common_name, request.domains);
+  if (auto ok = check_new_key_and_names(request.rsa_bits, requested.size()); !ok) return std::move(ok).take_error();
+  PKeyPtr key = generate_key(request.key_type, request.rsa_bits);
   if (!key) return make_error(openssl_error("cannot generate a key"));
   X509Ptr cert(X509_new());
   X509_set_version(cert.get(), X509_VERSION_3);
@@ -149,12 +176,9 @@ Result<core::Certificate> describe_certificate(const std::string& certificate_pe
   const char* sig = OBJ_nid2ln(X509_get_signature_nid(cert.get()));
   c.signature_algorithm = sig ? sig : "Unknown";
 
+  std::unordered_set<std::string> seen;  // lower case: linear however many names there are
   auto add_domain = [&](std::string d) {
-    if (d.empty()) return;
-    if (std::none_of(c.domains.begin(), c.domains.end(),
-                     [&](const std::string& x) { return core::iequals(x, d); })) {
-      c.domains.push_back(std::move(d));
-    }
+    if (!d.empty() && seen.insert(core::to_lower(d)).second) c.domains.push_back(std::move(d));
   };
   add_domain(common_name(X509_get_subject_name(cert.get())));
   NamesPtr sans(static_cast<GENERAL_NAMES*>(
@@ -178,6 +202,8 @@ Result<core::Certificate> describe_certificate(const std::string& certificate_pe
   uint32_t ku = X509_get_key_usage(cert.get());
   c.allows_tls_server = (eku & XKU_SSL_SERVER) != 0 &&
                         (ku & (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT)) != 0;
+  c.is_ca = (X509_get_extension_flags(cert.get()) & EXFLAG_CA) != 0;
+  c.limit_exceeded = certificate_limit_exceeded(cert.get());
   if (!key_pem.empty()) {
     auto key = parse_private_key_pem(key_pem);
     c.has_private_key = key && X509_check_private_key(cert.get(), key->get()) == 1;

@@ -19,7 +19,7 @@ struct ExtensionStackFree {
 
 Result<CertificateRequest> make_certificate_request(const std::string& subject,
                                                     const std::vector<std::string>& domains,
-                                                    KeyType key_type) {
+                                                    KeyType key_type, int rsa_bits) {
   clear_openssl_errors();
   X509ReqPtr req(X509_REQ_new());
   if (!req) return make_error(openssl_error("cannot create the request"));
@@ -27,8 +27,9 @@ Result<CertificateRequest> make_certificate_request(const std::string& subject,
   if (auto set = set_distinguished_name(name, subject); !set) return std::move(set).take_error();
   std::vector<std::string> names = certificate_domains(common_name(name), domains);
   if (names.empty()) return make_error("the request needs a CN in the subject or a domain");
+  if (auto ok = check_new_key_and_names(rsa_bits, names.size()); !ok) return std::move(ok).take_error();
 
-  PKeyPtr key = generate_key(key_type);
+  PKeyPtr key = generate_key(key_type, rsa_bits);
   if (!key) return make_error(openssl_error("cannot generate a key"));
   // RFC 2986 §4.1: version 0 (v1) is the only one defined.
   if (X509_REQ_set_version(req.get(), 0) != 1 || X509_REQ_set_pubkey(req.get(), key.get()) != 1) {

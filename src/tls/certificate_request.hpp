@@ -1,4 +1,4 @@
-// PKCS#10 certificate requests for `new-certificate --request` (EXCHANGE-MODEL.md §1), and the
+// PKCS#10 certificate requests for `new-certificate --request` (docs/certificates.md), and the
 // public-key identity that joins the certificate a CA sends back to the key of its request.
 #pragma once
 
@@ -19,10 +19,11 @@ struct CertificateRequest {
 // A new key of `key_type` and a SHA-256-signed request for it. `subject` is a DN such as
 // "CN=mail.contoso.com, O=Contoso, C=US" (distinguished_name.hpp). The request asks for a
 // subjectAltName with the subject's CN and `domains`, without duplicates. Error when the subject
-// does not parse, or when it has no CN and there is no domain: nothing for it to cover.
+// does not parse, when it has no CN and there is no domain (nothing for it to cover), or when
+// the names or `rsa_bits` (0: key_type's size) are outside the limits.
 Result<CertificateRequest> make_certificate_request(const std::string& subject,
                                                     const std::vector<std::string>& domains,
-                                                    KeyType key_type);
+                                                    KeyType key_type, int rsa_bits = 0);
 
 // Hex SHA-256 (upper case) of the DER SubjectPublicKeyInfo in a PEM certificate, certificate
 // request, private key or public key: equal for a key, its request and the certificate issued

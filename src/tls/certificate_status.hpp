@@ -1,4 +1,4 @@
-// A certificate's Status as get-certificate shows it (EXCHANGE-MODEL.md §1): its dates, and
+// A certificate's Status as get-certificate shows it (docs/certificates.md): its dates, and
 // whether its chain verifies up to a root that this host trusts. Revocation is not checked.
 #pragma once
 

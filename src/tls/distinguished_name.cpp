@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <unordered_set>
 
 #include "core/names.hpp"
 #include "tls/openssl_error.hpp"
@@ -139,12 +140,9 @@ std::string common_name(const X509_NAME* name) {
 std::vector<std::string> certificate_domains(const std::string& cn,
                                              const std::vector<std::string>& domains) {
   std::vector<std::string> out;
+  std::unordered_set<std::string> seen;  // lower case: linear in the number of names
   auto add = [&](const std::string& d) {
-    if (d.empty()) return;
-    if (std::none_of(out.begin(), out.end(),
-                     [&](const std::string& x) { return core::iequals(x, d); })) {
-      out.push_back(d);
-    }
+    if (!d.empty() && seen.insert(core::to_lower(d)).second) out.push_back(d);
   };
   add(cn);
   for (const auto& d : domains) add(d);

@@ -1,5 +1,5 @@
 // Distinguished names as administrators type them ("CN=mail.contoso.com, O=Contoso, C=US"), and
-// the DNS names a certificate or request covers (EXCHANGE-MODEL.md §1: the subject CN is always
+// the DNS names a certificate or request covers (docs/certificates.md: the subject CN is always
 // one of the domains). Written most specific first, the way describe_certificate shows them.
 #pragma once
 

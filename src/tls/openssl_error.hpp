@@ -1,4 +1,4 @@
-// OpenSSL error-queue discipline (STYLE.md): every call site clears the queue before and drains
+// OpenSSL error-queue discipline: every call site clears the queue before and drains
 // it into the message after, so one failure never leaks into the next report.
 #pragma once
 

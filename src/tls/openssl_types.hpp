@@ -73,8 +73,11 @@ inline std::string hex_upper(const unsigned char* data, size_t n) {
   return out;
 }
 
-// A new key pair; null on failure.
-PKeyPtr generate_key(KeyType type);
+// A new key pair, RSA of `rsa_bits` when given and `type` is RSA; null on failure.
+PKeyPtr generate_key(KeyType type, int rsa_bits = 0);
+// Error when `rsa_bits` (0: none) is outside kMinRsaBits..kMaxRsaBits or `names` are more than
+// core::kMaxCertificateNames: checked before a key is generated.
+Result<void> check_new_key_and_names(int rsa_bits, size_t names);
 
 // PEM encodings; empty on failure (the error queue says why).
 std::string certificate_to_pem(X509* cert);

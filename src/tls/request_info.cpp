@@ -5,6 +5,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <unordered_set>
+
 #include "core/names.hpp"
 #include "tls/openssl_error.hpp"
 
@@ -26,11 +28,9 @@ Result<RequestInfo> describe_request(const std::string& request_pem) {
   long n = BIO_get_mem_data(out, &data);
   info.subject.assign(data, static_cast<size_t>(n));
   BIO_free(out);
+  std::unordered_set<std::string> seen;  // lower case: linear in the number of names
   auto add = [&](std::string d) {
-    for (const auto& x : info.domains) {
-      if (core::iequals(x, d)) return;
-    }
-    if (!d.empty()) info.domains.push_back(std::move(d));
+    if (!d.empty() && seen.insert(core::to_lower(d)).second) info.domains.push_back(std::move(d));
   };
   int cn = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
   if (cn >= 0) {

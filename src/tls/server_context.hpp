@@ -1,5 +1,5 @@
 // TLS contexts for STARTTLS: built once per certificate and kept in a cache, so a handshake
-// never parses a certificate or key. Policy (DESIGN.md "Secure by default"): TLS 1.2 and 1.3
+// never parses a certificate or key. Policy (docs/architecture.md, "Secure by default"): TLS 1.2 and 1.3
 // only, ECDHE key exchange only, server cipher preference, no renegotiation, session tickets
 // for resumption, read/write buffers released while a connection is idle.
 #pragma once

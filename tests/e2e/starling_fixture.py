@@ -6,6 +6,11 @@ to DIR/../daemon.log; when a test fails, the log is printed. Also: a raw SMTP cl
 bytes exactly as given (for smuggling and injection tests), and helpers to find delivered mail in
 DIR/mailboxes/<domain>/<user>/new/. Standard library only.
 
+Tests run as root, so `starling setup` creates the service user `starling` (once) and gives it
+the data directory, and starlingd drops to it; the temporary directory above the data directory
+lets others pass through (0711) so that the service user and role holders reach it. Files a
+test plants in the queue as root become the service user's when the daemon starts.
+
 Environment: STARLING_BIN = directory holding `starlingd` and `starling` (required).
 STARLING_KEEP=1 keeps the temporary directories for inspection.
 """
@@ -32,6 +37,7 @@ FQDN = "mail.example.test"
 DOMAIN = "example.test"
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
+SERVICE_USER = "starling"  # `starling setup --user` default: the daemon started as root runs as it
 
 # "250 2.0.0 OK queued as <id>" (RFC 3463 enhanced code; the id is the last word).
 QUEUED_RE = re.compile(r"^2\.0\.0 OK queued as (\S+)")
@@ -54,6 +60,15 @@ DELIVERED_START = re.compile(rb"Return-Path: <[^>\n]*>\nDelivered-To: [^\n]+\nRe
 
 def starts_as_delivered(data):
     return DELIVERED_START.match(data) is not None
+
+
+def proc_status_kib(pid, field):
+    """A size field of /proc/PID/status (VmRSS, VmHWM, ...), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
 
 
 def bin_dir():
@@ -91,6 +106,8 @@ class Starling:
         self.mailboxes = tuple(mailboxes)
         self.submission = submission  # also set up the "Client <server>" connector
         self.root = Path(tempfile.mkdtemp(prefix="starling-e2e-"))
+        # mkdtemp makes it 0700: the daemon's user must reach the data directory inside it.
+        os.chmod(self.root, 0o711)
         self.data_dir = self.root / "data"
         self.data_dir.mkdir()
         self.log_path = self.root / "daemon.log"
@@ -149,12 +166,14 @@ class Starling:
                                f"{r.stdout.decode(errors='replace')}{r.stderr.decode(errors='replace')}")
         return r.stdout.decode(errors="replace")
 
-    def start(self):
+    def start(self, *args, wrap=()):
+        """Starts starlingd with its extra options `args`, under the command prefix `wrap`
+        (e.g. setpriv, to start it as another user; it must exec, keeping the pid)."""
         assert self.proc is None or self.proc.poll() is not None, "daemon already running"
         self._ready.clear()
         self._log(f"--- starting starlingd on {HOST}:{self.port} ---\n".encode())
         self.proc = subprocess.Popen(
-            [str(bin_dir() / "starlingd"), "--data-dir", str(self.data_dir)],
+            [*wrap, str(bin_dir() / "starlingd"), "--data-dir", str(self.data_dir), *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent)
         self._drain = threading.Thread(target=self._drain_output, args=(self.proc,), daemon=True)

@@ -1,6 +1,6 @@
 """SMTP AUTH (RFC 4954) end to end on the submission connector `starling setup` creates,
 `Client <server>` (AuthMechanism `Tls, BasicAuth, BasicAuthRequireTLS`, PermissionGroups
-`ExchangeUsers`, RequireTLS), with swaks, Python smtplib and a raw client (EXCHANGE-MODEL.md §9).
+`ExchangeUsers`, RequireTLS), with swaks, Python smtplib and a raw client (docs/mailbox-delivery.md).
 
 What a test expects from the daemon: AUTH PLAIN and LOGIN offered only after STARTTLS (before it
 `538 5.7.11`); `235 2.7.0` on success; `535 5.7.8` for a wrong password or an unknown user after

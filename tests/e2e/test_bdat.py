@@ -44,7 +44,7 @@ class Bdat(DaemonTestCase):
 
     def test_many_chunks_split_anywhere(self):
         token = unique_token("bdat")
-        msg = (f"Subject: {token}\r\nX-Filler: " + "x" * 3000 + "\r\n\r\n" +
+        msg = (f"Subject: {token}\r\nX-Filler: " + "\r\n\t".join(["x" * 900] * 4) + "\r\n\r\n" +
                "".join(f"line {i} of the body\r\n" for i in range(200))).encode()
         # Cuts inside a line, between CR and LF, and right after CRLF.
         crlf = msg.index(b"\r\n", 100)

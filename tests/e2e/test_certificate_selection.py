@@ -1,4 +1,4 @@
-"""Which certificate STARTTLS serves, event 12014 and the troubleshooter (EXCHANGE-MODEL.md §3,
+"""Which certificate STARTTLS serves, event 12014 and the troubleshooter (docs/certificates.md,
 §4, §6; docs/certificates.md), seen by real clients: `openssl s_client -starttls smtp` (the
 served leaf's subject and SHA-1 thumbprint via `openssl x509 -fingerprint -sha1`) and the raw
 SMTP client (is STARTTLS in the EHLO reply?). Test certificates come from a throw-away CA made

@@ -238,9 +238,11 @@ class LmtpDelivery(MailboxCase):
 
     def test_mailbox_target_over_a_unix_socket(self):
         sock_dir = Path(tempfile.mkdtemp(prefix="lmtp-", dir="/tmp"))
+        os.chmod(sock_dir, 0o711)  # the daemon runs as its service user, not as root
         self.addCleanup(lambda: (os.path.exists(sock_dir / "lmtp") and os.unlink(sock_dir / "lmtp"),
                                  os.rmdir(sock_dir)))
         server = self.lmtp(unix_socket=sock_dir / "lmtp")
+        os.chmod(sock_dir / "lmtp", 0o666)
         self.cli_ok("new-mailbox", "--address", "alice@example.test")
         self.cli_ok("set-mailbox", "alice@example.test", "--delivery-target", server.target)
         self.cli_ok("new-mailbox", "--address", "bob@example.test")

@@ -1,4 +1,4 @@
-"""The management shell against a running starlingd (EXCHANGE-MODEL.md §1, §2; docs/commands.md).
+"""The management shell against a running starlingd (docs/certificates.md, docs/commands.md; docs/commands.md).
 
 Output shapes (table, list, json), Exchange aliases and PowerShell-style options; refusals of bad
 input with exit 1/2, one clear line on stderr and nothing changed; confirmations without a
@@ -476,7 +476,7 @@ class Offline(CliMixin, DaemonTestCase):
         for args in (["get-certificate", "--offline"],
                      ["set-receive-connector", DEFAULT_CONNECTOR, "--fqdn", "x.example.test",
                       "--offline"]):
-            self.cli_fails(77, r"permission denied.*local administrator", *args, wrap=nobody)
+            self.cli_fails(77, r"permission denied.*--offline.*only root", *args, wrap=nobody)
         self.assertEqual(self.cli_json("get-receive-connector", "--offline"), before)
         self.starling.start()
 

@@ -1,5 +1,5 @@
 """Recipients end to end: mailboxes with aliases, distribution groups, and the three accepted
-domain types (EXCHANGE-MODEL.md §9), driven over SMTP against a real starlingd.
+domain types (docs/mailbox-delivery.md), driven over SMTP against a real starlingd.
 
 What a test expects from the daemon: an unknown recipient at an Authoritative domain gets
 `550 5.1.1` after the tarpit (5 s by default) and counts as a protocol error; every address of a
