@@ -1,9 +1,10 @@
 # The two set-up commands of the README. Everything else is CMake + Ninja under build/.
 BUILD ?= build
 DATA  ?= var
+DEB   ?= build-deb
 JOBS  ?= 2
 
-.PHONY: run test build deps clean
+.PHONY: run test build deps clean deb
 deps:
 	scripts/install-deps
 
@@ -22,3 +23,19 @@ test: build
 
 clean:
 	rm -rf $(BUILD)
+
+# The Debian package from a copy of the tree (the tree stays clean): $(DEB)/starling_*.deb.
+# debhelper gives the build its own HOME: ccache is told where its cache is.
+deb: deps
+	rm -rf $(DEB)/src && mkdir -p $(DEB)/src
+	tar -c --exclude-vcs --exclude=./build --exclude='./build-*' --exclude=./var --exclude=__pycache__ . \
+	    | tar -x -C $(DEB)/src
+	cd $(DEB)/src && CCACHE_DIR=$$(ccache -k cache_dir) CCACHE_BASEDIR=$(abspath $(DEB)/src) \
+	    DEB_BUILD_OPTIONS="parallel=$(JOBS) nocheck noautodbgsym" dpkg-buildpackage -b -us -uc
+
+# The libFuzzer targets with ASan and UBSan, a clang build of its own (docs/fuzzing.md).
+FUZZ_BUILD ?= build-fuzz
+.PHONY: fuzz
+fuzz: deps
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -G Ninja -DSTARLING_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
