@@ -75,9 +75,14 @@ Result<std::optional<ServiceUser>> prepare_service_user(const std::string& name)
                           nullptr};
     pid_t pid = 0;
     int status = 0;
-    bool spawned = ::posix_spawnp(&pid, "useradd", nullptr, nullptr, const_cast<char* const*>(argv), environ) == 0 &&
-                   ::waitpid(pid, &status, 0) == pid;
-    // A second setup running at the same time may have created it first: what counts is that it exists.
+    bool spawned = false;
+    // A second setup running at the same time may be creating it (useradd then finds
+    // /etc/passwd locked and gives up): what counts is that it exists, so look again a while.
+    for (int attempt = 0; attempt < 50 && !::getpwnam(name.c_str()); ++attempt) {
+      if (attempt > 0) ::usleep(100'000);
+      spawned = ::posix_spawnp(&pid, "useradd", nullptr, nullptr, const_cast<char* const*>(argv), environ) == 0 &&
+                ::waitpid(pid, &status, 0) == pid;
+    }
     if (!::getpwnam(name.c_str())) {
       return make_error("cannot create the service user '" + name + "' (useradd " +
                         (spawned ? "exited with " + std::to_string(WEXITSTATUS(status)) : std::string("did not run")) + ")");
