@@ -31,16 +31,22 @@ constexpr int kMaxDepth = 6;
 // user's file (/etc/shadow), which root would then give away. Such a file is left as it is
 // (the queue sets it aside as not a regular file of its own).
 Result<void> chown_file(int dir, const char* name, const ServiceUser& user) {
-  struct stat st {};
-  if (::fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  // Checked and changed through one descriptor: the name cannot be swapped in between.
+  int fd = ::openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
     if (errno == ENOENT) return {};
     return make_error(std::string(name) + ": " + errno_text());
   }
-  if (!S_ISLNK(st.st_mode) && st.st_nlink > 1) return {};
-  if (::fchownat(dir, name, user.uid, user.gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOENT) {
-    return make_error(std::string(name) + ": " + errno_text());
+  struct stat st {};
+  Result<void> r;
+  if (::fstat(fd, &st) != 0) {
+    r = make_error(std::string(name) + ": " + errno_text());
+  } else if ((S_ISLNK(st.st_mode) || st.st_nlink <= 1) &&
+             ::fchownat(fd, "", user.uid, user.gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
+    r = make_error(std::string(name) + ": " + errno_text());
   }
-  return {};
+  ::close(fd);
+  return r;
 }
 
 // Chowns every entry below the open directory `dir` (itself included), never following a
@@ -178,6 +184,7 @@ Result<ServiceUser> find_service_user(const std::string& name) {
                       "--shell /usr/sbin/nologin " + name + ") or run 'starling setup' as root, which creates it");
   }
   if (pw->pw_uid == 0) return make_error("the service user '" + name + "' is root: name an unprivileged user");
+  if (pw->pw_gid == 0) return make_error("the service user '" + name + "' has root's group: give it a group of its own");
   return ServiceUser{name, pw->pw_uid, pw->pw_gid};
 }
 

@@ -90,6 +90,7 @@ Result<std::optional<ServiceUser>> prepare_service_user(const std::string& name)
   }
   passwd* pw = ::getpwnam(name.c_str());
   if (pw->pw_uid == 0) return make_error("--user '" + name + "' is root: name an unprivileged user");
+  if (pw->pw_gid == 0) return make_error("--user '" + name + "' has root's group: give it a group of its own");
   return std::optional<ServiceUser>(ServiceUser{name, pw->pw_uid, pw->pw_gid});
 }
 

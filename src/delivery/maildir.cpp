@@ -105,6 +105,13 @@ void MaildirDelivery::submit(queue::QueuedMessage message) {
 void MaildirDelivery::submit(queue::QueuedMessage message, std::vector<MaildirCopy> copies) {
   {
     std::lock_guard lock(mutex_);
+    // Content waiting here is past the receive budget: beyond a bound it is let go, and read
+    // back from its durable queue file when its turn comes.
+    if (ready_bytes_ + message.data.size() > kMaxWaitingContent) {
+      message.release_data();
+    } else {
+      ready_bytes_ += message.data.size();
+    }
     ready_.push_back({std::move(message), std::move(copies)});
   }
   wake_.notify_one();
@@ -145,6 +152,7 @@ void MaildirDelivery::run() {
     std::vector<Item> batch(std::make_move_iterator(ready_.begin()),
                             std::make_move_iterator(ready_.end()));
     ready_.clear();
+    ready_bytes_ = 0;
     in_progress_ = batch.size();
     lock.unlock();
     deliver_batch(batch);

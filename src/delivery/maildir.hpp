@@ -92,6 +92,8 @@ class MaildirDelivery {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Item> ready_;
+  size_t ready_bytes_ = 0;  // content held by ready_ items from submit()
+  static constexpr size_t kMaxWaitingContent = 64 << 20;
   std::vector<Item> deferred_;
   bool stopping_ = false;
   size_t in_progress_ = 0;

@@ -45,6 +45,7 @@ struct ControlServer::Shared {
   size_t total = 0;
   std::map<uid_t, size_t> per_uid;
   size_t receiving = 0;
+  std::map<uid_t, size_t> receiving_per_uid;  // bytes buffered for requests, by caller
   std::chrono::steady_clock::time_point last_logged{};
 
   // A connection slot for `uid`, or why there is none.
@@ -65,12 +66,22 @@ struct ControlServer::Shared {
     std::lock_guard lock(mutex);
     --total;
     if (auto it = per_uid.find(uid); it != per_uid.end() && --it->second == 0) per_uid.erase(it);
+    if (received == 0 || uid == limits.unbudgeted_uid) return;
     receiving -= received;
+    if (auto it = receiving_per_uid.find(uid); it != receiving_per_uid.end() && (it->second -= received) == 0) {
+      receiving_per_uid.erase(it);
+    }
   }
-  bool reserve(size_t bytes) {
+  bool reserve(uid_t uid, size_t bytes) {
     std::lock_guard lock(mutex);
-    if (receiving + bytes > limits.max_receiving_bytes) return false;
+    if (uid == limits.unbudgeted_uid) return true;
+    size_t& mine = receiving_per_uid[uid];
+    if (receiving + bytes > limits.max_receiving_bytes || mine + bytes > limits.max_receiving_bytes_per_uid) {
+      if (mine == 0) receiving_per_uid.erase(uid);
+      return false;
+    }
     receiving += bytes;
+    mine += bytes;
     return true;
   }
   // One log line a minute at most: a flood must not flood the log too.
@@ -127,7 +138,7 @@ class ControlServer::Connection : public std::enable_shared_from_this<Connection
       refuse("the request is larger than " + std::to_string(limits.max_request_bytes) + " bytes");
       return;
     }
-    if (!shared_->reserve(n)) {
+    if (!shared_->reserve(peer_.uid, n)) {
       refuse("the server is receiving too many large requests at once; try again");
       return;
     }
@@ -202,10 +213,14 @@ Result<void> ControlServer::start() {
   std::filesystem::remove(path_, ec);
   asio::local::stream_protocol::endpoint endpoint(path_.string());
   acceptor_.open(endpoint.protocol(), ec);
+  // The socket is made 0666 by bind itself, never by a chmod of its name afterwards: the
+  // directory may belong to the service user, who could swap the name for a link meanwhile.
+  // (Called before starlingd starts its threads: the umask is the process's.)
+  mode_t saved_umask = ::umask(0111);
   if (!ec) acceptor_.bind(endpoint, ec);
+  ::umask(saved_umask);
   if (!ec) acceptor_.listen(64, ec);
   if (ec) return make_error("cannot open the control socket " + path_.string() + ": " + ec.message());
-  ::chmod(path_.c_str(), 0666);
   accept_loop();
   return {};
 }

@@ -41,6 +41,10 @@ struct ControlLimits {
   size_t max_connections_per_uid = 8;   // open at once by one Unix user (root included)
   size_t max_request_bytes = kMaxControlRequestBytes;
   size_t max_receiving_bytes = 32 * 1024 * 1024;  // buffered for requests, all connections together
+  size_t max_receiving_bytes_per_uid = 8 * 1024 * 1024;  // of which one Unix user may hold this much
+  // Root's requests are never held up by what others send (its connections are limited
+  // per uid like everyone's, so what it may buffer is bounded all the same).
+  std::optional<uid_t> unbudgeted_uid = 0;
   std::chrono::milliseconds request_timeout{10'000};  // to receive the request whole
   std::chrono::milliseconds reply_timeout{10'000};    // to write the reply whole
   std::chrono::milliseconds accept_backoff{200};      // after EMFILE, ENFILE, ENOBUFS, ENOMEM

@@ -169,7 +169,7 @@ TEST_F(Control, OversizeRequestIsRefused) {
 }
 
 TEST_F(Control, ReceivingBudgetHoldsAcrossConnections) {
-  start({.max_request_bytes = 2000, .max_receiving_bytes = 3000});
+  start({.max_request_bytes = 2000, .max_receiving_bytes = 3000, .unbudgeted_uid = std::nullopt});
   int a = connect();
   send_all(a, std::string(1500, 'a'));
   ASSERT_TRUE(wait_connections(1));
@@ -179,6 +179,30 @@ TEST_F(Control, ReceivingBudgetHoldsAcrossConnections) {
   EXPECT_NE(read_all(b).find("too many large requests"), std::string::npos);
   send_all(a, "\n");
   EXPECT_EQ(read_all(a).size(), 3u + 1501u) << "the first request is still served";
+}
+
+// One user holds at most its share of the budget, so one role holder cannot take it all.
+TEST_F(Control, OneUserHoldsAtMostItsShareOfTheBudget) {
+  start({.max_request_bytes = 2000, .max_receiving_bytes = 10000, .max_receiving_bytes_per_uid = 3000,
+         .unbudgeted_uid = std::nullopt});
+  int a = connect();
+  send_all(a, std::string(1500, 'a'));
+  ASSERT_TRUE(wait_connections(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server takes a's bytes
+  int b = connect();
+  send_all(b, std::string(1600, 'b'));
+  EXPECT_NE(read_all(b).find("too many large requests"), std::string::npos);
+  send_all(a, "\n");
+  EXPECT_EQ(read_all(a).size(), 3u + 1501u);
+}
+
+// Root's requests are not counted: a budget others have used up does not hold them up.
+TEST_F(Control, RootIsNotHeldUpByTheBudget) {
+  if (getuid() != 0) GTEST_SKIP() << "needs root";
+  start({.max_request_bytes = 2000, .max_receiving_bytes = 1000});
+  int a = connect();
+  send_all(a, std::string(1500, 'a') + "\n");
+  EXPECT_EQ(read_all(a).size(), 3u + 1501u);
 }
 
 TEST_F(Control, AcceptBacksOffWhenOutOfDescriptors) {

@@ -58,6 +58,13 @@ void Dispatcher::submit(queue::QueuedMessage message) {
   {
     std::lock_guard lock(inbox_mutex_);
     post = inbox_.empty();
+    // Content waiting here is past the receive budget: beyond a bound it is let go, and read
+    // back from its durable queue file when its attempt starts.
+    if (inbox_bytes_ + message.data.size() > kMaxWaitingContent) {
+      message.release_data();
+    } else {
+      inbox_bytes_ += message.data.size();
+    }
     inbox_.push_back(std::move(message));
   }
   if (post) asio::post(io_, [this] { drain_inbox(); });
@@ -69,6 +76,7 @@ void Dispatcher::drain_inbox() {
   {
     std::lock_guard lock(inbox_mutex_);
     messages.swap(inbox_);
+    inbox_bytes_ = 0;
     delivered.swap(delivered_);
   }
   for (auto& m : messages) on_submit(std::move(m));

@@ -180,6 +180,8 @@ class Dispatcher {
   // Hand-overs from the queue's writer and the mailbox agent, drained on the delivery thread.
   std::mutex inbox_mutex_;
   std::vector<queue::QueuedMessage> inbox_;
+  size_t inbox_bytes_ = 0;  // content held by inbox_
+  static constexpr size_t kMaxWaitingContent = 64 << 20;
   std::vector<std::pair<std::string, std::vector<std::string>>> delivered_;
   asio::steady_timer tick_timer_;
   std::unique_ptr<asio::steady_timer> stop_timer_;

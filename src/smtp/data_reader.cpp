@@ -7,6 +7,10 @@ namespace {
 
 // The first buffer when the size is not announced: most messages fit, a large one grows.
 constexpr uint64_t kFirstBuffer = 64 * 1024;
+// An announced size is a hint, not a claim on the budget: it sizes the first buffer up to this,
+// and caps later growth, so that a session that says SIZE=10485760 and sends nothing holds
+// 256 KiB, not 10 MiB (a few hundred idle sessions would otherwise hold the whole budget).
+constexpr uint64_t kMostFirstBuffer = 256 * 1024;
 
 }  // namespace
 
@@ -42,9 +46,10 @@ DataReader::DataReader(DataLimits limits, std::shared_ptr<MemoryBudget> budget, 
   // nothing: the message is refused once it has been read.
   if (expected > limits_.max_message_size) {
     flag(Problem::kTooBig);
-  } else if (!make_room(expected > 0 ? expected
-                                     : std::min(kFirstBuffer, limits_.max_message_size))) {
-    flag(Problem::kNoMemory);
+  } else {
+    expected_ = expected;
+    uint64_t first = expected > 0 ? std::min(expected, kMostFirstBuffer) : std::min(kFirstBuffer, limits_.max_message_size);
+    if (!make_room(first)) flag(Problem::kNoMemory);
   }
 }
 
@@ -61,11 +66,17 @@ void DataReader::flag(Problem p) {
 bool DataReader::make_room(uint64_t total) {
   uint64_t old = content_.capacity();
   if (total + kHeaderRoom <= old) return true;
-  uint64_t wanted = std::max(total, std::min(old * 2, limits_.max_message_size)) + kHeaderRoom;
-  // std::string may round a growth up to twice the old capacity: count what it may take.
-  uint64_t likely = std::max(wanted, old * 2);
-  if (!reservation_.resize(reservation_.held() + likely)) return false;
-  content_.reserve(wanted);
+  // Doubling, but not past the announced size when there is one: the last step lands on it.
+  uint64_t cap = expected_ >= total ? expected_ : limits_.max_message_size;
+  uint64_t wanted = std::max(total, std::min(old * 2, cap)) + kHeaderRoom;
+  // A fresh buffer of exactly `wanted` (growing in place may round up to twice the old
+  // capacity); while the bytes move, both buffers count.
+  if (!reservation_.resize(reservation_.held() + wanted)) return false;
+  std::string bigger;
+  bigger.reserve(wanted);
+  bigger.append(content_);
+  content_.swap(bigger);
+  std::string().swap(bigger);
   reservation_.resize(content_.capacity());
   return true;
 }
@@ -73,7 +84,9 @@ bool DataReader::make_room(uint64_t total) {
 void DataReader::expect(uint64_t n) {
   if (problem_ != Problem::kNone) return;
   if (n > limits_.max_message_size - size_) return flag(Problem::kTooBig);
-  if (!make_room(content_.size() + n)) flag(Problem::kNoMemory);
+  // Like SIZE=, a chunk's announced size is a hint: the buffer grows toward it as octets come.
+  expected_ = content_.size() + n;
+  if (!make_room(content_.size() + std::min<uint64_t>(n, kMostFirstBuffer))) flag(Problem::kNoMemory);
 }
 
 void DataReader::append(char c) { append(std::string_view(&c, 1)); }

@@ -70,7 +70,8 @@ class DataReader {
   static constexpr size_t kHeaderRoom = 1024;
 
   // `expected` (SIZE= of MAIL, or the first BDAT chunk's size; 0: unknown) sizes the first
-  // buffer, so that a message of announced size is stored without growing. When the budget
+  // buffer (up to 256 KiB: an announced size is a hint, not a claim on the budget) and caps its
+  // growth, so that a message of announced size ends in a buffer of its size. When the budget
   // cannot cover that first buffer, problem() is kNoMemory at once.
   DataReader(DataLimits limits, std::shared_ptr<MemoryBudget> budget = nullptr,
              uint64_t expected = 0, Framing framing = Framing::kDotStuffed);
@@ -83,8 +84,8 @@ class DataReader {
   bool done() const { return done_; }
   // Octets consumed so far, as transmitted, counted even when not stored.
   uint64_t received() const { return received_; }
-  // kChunked: makes room for a chunk of `n` octets about to arrive (one allocation instead of
-  // growing as it comes). Past the size limit or the budget it only marks the problem.
+  // kChunked: a chunk of `n` octets is about to arrive: like `expected`, a hint that sizes the
+  // buffer's growth. Past the size limit or the budget it only marks the problem.
   void expect(uint64_t n);
   // The first problem seen; content is complete and usable only when kNone. Once there is a
   // problem nothing more is stored and the memory is given back.
@@ -108,6 +109,7 @@ class DataReader {
   Framing framing_;
   State state_ = State::kLineStart;
   std::string content_;
+  uint64_t expected_ = 0;     // the announced content size (SIZE=, BDAT), 0: unknown
   uint64_t size_ = 0;         // content octets seen, kept counting after a problem
   uint64_t received_ = 0;
   uint32_t line_length_ = 0;  // octets on the current line so far, as transmitted

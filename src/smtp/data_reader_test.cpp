@@ -103,5 +103,24 @@ TEST(DataReader, MemoryBudget) {
   EXPECT_TRUE(small.content().empty());
 }
 
+// An announced size is a hint: it claims at most 256 KiB of the budget before the octets come,
+// and the buffer then grows toward it, ending at the announced size.
+TEST(DataReader, AnnouncedSizeClaimsOnlyAFirstBuffer) {
+  auto budget = std::make_shared<MemoryBudget>(64 << 20);
+  DataReader r(DataLimits{.max_message_size = 32 << 20}, budget, 10'000'000);
+  EXPECT_EQ(r.problem(), DataReader::Problem::kNone);
+  EXPECT_LE(budget->used(), (256u << 10) + DataReader::kHeaderRoom);
+  std::string line(998, 'x');
+  line += "\r\n";
+  std::string body = "Subject: big\r\n\r\n";
+  while (body.size() + line.size() <= 10'000'000) body += line;
+  r.consume(body + ".\r\n");
+  ASSERT_TRUE(r.done());
+  EXPECT_EQ(r.problem(), DataReader::Problem::kNone);
+  EXPECT_TRUE(r.content() == body);
+  EXPECT_LE(r.content().capacity(), 10'000'000u + DataReader::kHeaderRoom);
+  EXPECT_EQ(budget->used(), r.content().capacity());
+}
+
 }  // namespace
 }  // namespace starling::smtp
