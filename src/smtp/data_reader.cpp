@@ -84,8 +84,8 @@ bool DataReader::make_room(uint64_t total) {
 void DataReader::expect(uint64_t n) {
   if (problem_ != Problem::kNone) return;
   if (n > limits_.max_message_size - size_) return flag(Problem::kTooBig);
-  // Like SIZE=, a chunk's announced size is a hint: the buffer grows toward it as octets come.
-  expected_ = content_.size() + n;
+  // Like SIZE=, a chunk's announced size is a hint: it claims at most a first buffer's worth
+  // now, and the buffer keeps doubling as octets come (many small chunks stay amortized).
   if (!make_room(content_.size() + std::min<uint64_t>(n, kMostFirstBuffer))) flag(Problem::kNoMemory);
 }
 

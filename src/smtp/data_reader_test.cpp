@@ -122,5 +122,27 @@ TEST(DataReader, AnnouncedSizeClaimsOnlyAFirstBuffer) {
   EXPECT_EQ(budget->used(), r.content().capacity());
 }
 
+// Many small BDAT chunks grow the buffer by doubling, not chunk by chunk (which would copy the
+// whole content once per chunk).
+TEST(DataReader, ManySmallChunksGrowByDoubling) {
+  auto budget = std::make_shared<MemoryBudget>(64 << 20);
+  std::string chunk = std::string(98, 'y') + "\r\n";
+  DataReader r(DataLimits{}, budget, chunk.size(), DataReader::Framing::kChunked);
+  r.consume("Subject: chunks\r\n\r\n");
+  size_t growths = 0, capacity = r.content().capacity();
+  for (int i = 0; i < 20000; ++i) {
+    r.expect(chunk.size());
+    r.consume(chunk);
+    if (r.content().capacity() != capacity) {
+      ++growths;
+      capacity = r.content().capacity();
+    }
+  }
+  r.finish();
+  EXPECT_EQ(r.problem(), DataReader::Problem::kNone);
+  EXPECT_EQ(r.content().size(), 20000 * chunk.size() + 19);
+  EXPECT_LE(growths, 20u);
+}
+
 }  // namespace
 }  // namespace starling::smtp
