@@ -494,7 +494,8 @@ void Session::refuse_content(DataReader::Problem problem) {
       return reply(554, "5.6.0",
                    "Message refused: bare CR or LF in the content (RFC 5321 §2.3.8)");
     case Problem::kLineTooLong:
-      return reply(554, "5.6.0", "Message refused: a line is longer than 1000 octets");
+      return reply(554, "5.6.0", "Message refused: a line is longer than " +
+                                     std::to_string(config_.limits.max_line_length) + " octets");
     case Problem::kTooBig:
       return reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
     case Problem::kHeaderTooBig:

@@ -576,5 +576,16 @@ TEST(Session, ClosedSessionGivesItsMemoryBack) {
   EXPECT_EQ(budget->used(), 0u);
 }
 
+// The refusal names the line limit in force, not a fixed number.
+TEST(Session, LongLineRefusalNamesTheLimit) {
+  SessionConfig c = default_config();
+  c.limits.max_line_length = 100;
+  Session s = greeted(c, true);
+  s.take_output();
+  s.receive("MAIL FROM:<a@client.example>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n" + std::string(150, 'x') +
+            "\r\n.\r\n");
+  EXPECT_TRUE(s.take_output().ends_with("554 5.6.0 Message refused: a line is longer than 100 octets\r\n"));
+}
+
 }  // namespace
 }  // namespace starling::smtp
