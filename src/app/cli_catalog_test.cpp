@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 
 #include "app/cli_catalog.hpp"
@@ -21,6 +22,7 @@
 #include "mgmt/commands.hpp"
 #include "mgmt/values.hpp"
 #include "store/store.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace starling::app {
 namespace {
@@ -106,12 +108,11 @@ TEST(Catalog, EveryOptionHasHelpAndUniqueNames) {
 
 // --- the catalog against starlingd's handlers -------------------------------------------------
 
-class AgainstHandlers : public testing::Test {
+class AgainstHandlers : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/starling-catalog-XXXXXX";
-    dir_ = new fs::path(mkdtemp(tmpl));
-    auto store = store::Store::create(*dir_ / "template.db");
+    tmp_ = std::make_unique<starling::testing::TempDir>("starling-catalog");
+    auto store = store::Store::create(tmp_->path / "template.db");
     ASSERT_TRUE(store) << store.error();
     ASSERT_TRUE((*store)->set_server_settings(settings()));
     core::ReceiveConnector c;
@@ -128,18 +129,16 @@ class AgainstHandlers : public testing::Test {
     };
     auto cert = run("new-certificate", {{"keytype", "ecdsa-p256"}, {"domain", "mail.contoso.test"}});
     ASSERT_EQ(cert.exit_code, 0) << cert.error;
-    thumbprint_ = new std::string(cert.objects[0]["Thumbprint"].get<std::string>());
+    thumbprint_ = cert.objects[0]["Thumbprint"].get<std::string>();
     ASSERT_EQ(run("new-send-connector", {{"name", "Out"}, {"addressspaces", "example.net"}}).exit_code, 0);
     ASSERT_EQ(run("new-mailbox", {{"address", "alice@contoso.test"}}).exit_code, 0);
     ASSERT_EQ(run("new-distribution-group", {{"address", "team@contoso.test"}}).exit_code, 0);
-    write(*dir_ / "password", "secret\n");
-    write(*dir_ / "credential", "relayuser\nrelaypass\n");
-    write(*dir_ / "certificate.pem", "not a certificate\n");
+    write(tmp_->path / "password", "secret\n");
+    write(tmp_->path / "credential", "relayuser\nrelaypass\n");
+    write(tmp_->path / "certificate.pem", "not a certificate\n");
   }
   static void TearDownTestSuite() {
-    fs::remove_all(*dir_);
-    delete dir_;
-    delete thumbprint_;
+    tmp_.reset();
   }
 
   static core::ServerSettings settings() { return {"mx", "mail.contoso.test"}; }
@@ -154,9 +153,9 @@ class AgainstHandlers : public testing::Test {
   // A fresh copy of the template store for each run: what one option changes (a name) cannot
   // hide what the next is refused for.
   mgmt::Reply execute(const mgmt::Request& r) {
-    fs::path db = *dir_ / "case.db";
+    fs::path db = tmp_->path / "case.db";
     fs::remove(db);
-    fs::copy_file(*dir_ / "template.db", db);
+    fs::copy_file(tmp_->path / "template.db", db);
     auto store = store::Store::open(db);
     EXPECT_TRUE(store) << store.error();
     mgmt::Context ctx{**store, settings(), root(), nullptr};
@@ -169,8 +168,8 @@ class AgainstHandlers : public testing::Test {
     if (c.identity.empty() || n.starts_with("new-")) {
       return n == "new-accepted-domain" ? std::vector<std::string>{"new.contoso.test"} : std::vector<std::string>{};
     }
-    if (n == "import-certificate") return {(*dir_ / "certificate.pem").string()};
-    if (n.ends_with("-certificate")) return {*thumbprint_};
+    if (n == "import-certificate") return {(tmp_->path / "certificate.pem").string()};
+    if (n.ends_with("-certificate")) return {thumbprint_};
     if (n.ends_with("receive-connector")) return {"Default mx"};
     if (n.ends_with("send-connector")) return {"Out"};
     if (n.ends_with("transport-server")) return {"mx"};
@@ -181,10 +180,10 @@ class AgainstHandlers : public testing::Test {
   }
 
   static std::string sample(const CliCommand& c, const CliOption& o) {
-    if (c.name == "import-certificate" && o.name == "file") return (*dir_ / "certificate.pem").string();
-    if (o.name == "password-file") return (*dir_ / "password").string();
-    if (o.name == "authentication-credential-file") return (*dir_ / "credential").string();
-    if (o.value_name == "FILE") return (*dir_ / "output").string();
+    if (c.name == "import-certificate" && o.name == "file") return (tmp_->path / "certificate.pem").string();
+    if (o.name == "password-file") return (tmp_->path / "password").string();
+    if (o.name == "authentication-credential-file") return (tmp_->path / "credential").string();
+    if (o.value_name == "FILE") return (tmp_->path / "output").string();
     if (o.value_name == "BOOL") return "true";
     if (o.value_name == "SIZE") return "20MB";
     if (o.value_name == "DURATION") return "00:05:00";
@@ -192,12 +191,9 @@ class AgainstHandlers : public testing::Test {
     return "x";
   }
 
-  static fs::path* dir_;
-  static std::string* thumbprint_;
+  inline static std::unique_ptr<starling::testing::TempDir> tmp_;
+  inline static std::string thumbprint_;
 };
-
-fs::path* AgainstHandlers::dir_ = nullptr;
-std::string* AgainstHandlers::thumbprint_ = nullptr;
 
 TEST_F(AgainstHandlers, StarlingdAcceptsEveryOptionTheCatalogLists) {
   size_t checked = 0;
@@ -210,7 +206,7 @@ TEST_F(AgainstHandlers, StarlingdAcceptsEveryOptionTheCatalogLists) {
       if (!o.is_switch()) words.push_back(sample(c, o));
       if (c.name == "export-certificate" && o.name != "file") {  // the shell needs somewhere to write
         words.push_back("--file");
-        words.push_back((*dir_ / "output").string());
+        words.push_back((tmp_->path / "output").string());
       }
       auto inv = parse(words);
       ASSERT_TRUE(inv) << c.name << " --" << o.name << ": " << inv.error();

@@ -10,17 +10,16 @@
 #include "mgmt/password.hpp"
 #include "mgmt/values.hpp"
 #include "store/store.hpp"
+#include "testing/temp_dir.hpp"
 
 namespace starling::mgmt {
 namespace {
 
 using Kind = core::Directory::Resolution::Kind;
 
-class Recipients : public testing::Test {
+class Recipients : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/starling-recipients-XXXXXX";
-    dir_ = mkdtemp(tmpl);
     store_ = std::move(*store::Store::create(dir_ / "starling.db"));
     settings_ = {"mx", "mail.contoso.test"};
     ASSERT_TRUE(store_->set_server_settings(settings_));
@@ -29,7 +28,6 @@ class Recipients : public testing::Test {
     root_.local_admin = true;
     log_ = std::make_unique<events::EventLog>(store_.get());
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   Reply run(const Caller& who, std::string command, Json args = Json::object(), bool yes = false, bool force = false) {
     Context ctx{*store_, settings_, who, log_.get()};
@@ -45,7 +43,8 @@ class Recipients : public testing::Test {
   }
   Kind resolve(const std::string& address) { return (*store_->directory())->resolve(address).kind; }
 
-  std::filesystem::path dir_;
+  starling::testing::TempDir tmp_{"starling-recipients"};
+  const std::filesystem::path& dir_ = tmp_.path;
   std::unique_ptr<store::Store> store_;
   core::ServerSettings settings_;
   Caller root_;

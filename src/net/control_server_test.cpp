@@ -17,15 +17,13 @@
 #include <thread>
 #include <vector>
 
+#include "testing/temp_dir.hpp"
+
 namespace starling::net {
 namespace {
 
-class Control : public testing::Test {
+class Control : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/starling-control-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-  }
   void TearDown() override {
     if (server_) {
       asio::post(io_, [this] { server_->stop(); });
@@ -34,7 +32,6 @@ class Control : public testing::Test {
     if (thread_.joinable()) thread_.join();
     server_.reset();
     for (int fd : open_) ::close(fd);
-    std::filesystem::remove_all(dir_);
   }
 
   // Starts a server whose handler answers "ok:<request>" from another thread.
@@ -95,7 +92,8 @@ class Control : public testing::Test {
     return false;
   }
 
-  std::filesystem::path dir_;
+  starling::testing::TempDir tmp_{"starling-control"};  // removed after everything below
+  const std::filesystem::path& dir_ = tmp_.path;
   asio::io_context io_{1};
   std::unique_ptr<ControlServer> server_;
   std::thread thread_;
