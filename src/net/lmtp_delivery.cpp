@@ -137,12 +137,16 @@ asio::awaitable<void> Dispatcher::run_lmtp(std::string key) {
   uint64_t serial = ++lmtp_serial_;
   std::pair<bool, smtp::Reply> result{false, smtp::make_reply(451, "4.4.1", "cannot connect to " + name)};
   std::error_code ec;
-  if (t.target.kind == core::DeliveryTarget::Kind::kLmtpUnix) {
-    asio::local::stream_protocol::socket socket(io_);
+  // Lets stop() cancel the socket this attempt is using.
+  auto cancellable = [this, serial](auto& socket) {
     lmtp_cancel_[serial] = [&socket] {
       std::error_code ignored;
       socket.cancel(ignored);
     };
+  };
+  if (t.target.kind == core::DeliveryTarget::Kind::kLmtpUnix) {
+    asio::local::stream_protocol::socket socket(io_);
+    cancellable(socket);
     {
       Deadline deadline(socket, std::chrono::seconds(30));
       std::tie(ec) = co_await socket.async_connect(asio::local::stream_protocol::endpoint(t.target.host), kUse);
@@ -156,10 +160,7 @@ asio::awaitable<void> Dispatcher::run_lmtp(std::string key) {
     lmtp_cancel_.erase(serial);
   } else {
     asio::ip::tcp::socket socket(io_);
-    lmtp_cancel_[serial] = [&socket] {
-      std::error_code ignored;
-      socket.cancel(ignored);
-    };
+    cancellable(socket);
     asio::ip::tcp::resolver resolver(io_);
     auto [rec, endpoints] = co_await resolver.async_resolve(t.target.host, std::to_string(t.target.port), kUse);
     if (rec) {
