@@ -14,6 +14,7 @@ import re
 import socket
 import subprocess
 import time
+import unittest
 
 from starling_fixture import HOST, bin_dir
 
@@ -46,6 +47,16 @@ def run_starling(data_dir, *args, user=None, env=None, stdin=subprocess.DEVNULL,
         cmd = [*wrap, *cmd]
     return subprocess.run(cmd, stdin=stdin, capture_output=True, text=True, env=full_env,
                           timeout=timeout)
+
+
+def skip_unless_usable_by(user):
+    """Skips the test (unittest.SkipTest) when `user` cannot run the starling binary at all, as
+    when the build sits below a directory only root may enter (a checkout in a 0700 directory):
+    every command would then fail with 126 rather than say what the test is about."""
+    r = subprocess.run(["runuser", "-u", user, "--", starling_binary(), "--version"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise unittest.SkipTest(f"{bin_dir()} is not usable by other users: {r.stderr.strip()}")
 
 
 def describe(r):

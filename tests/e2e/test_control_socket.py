@@ -22,7 +22,7 @@ import threading
 import time
 import unittest
 
-from starling_cli import CliMixin, port_accepts, run_starling, starling_binary
+from starling_cli import CliMixin, port_accepts, run_starling, skip_unless_usable_by, starling_binary
 from starling_fixture import (HOST, SERVER_NAME, DaemonTestCase, RawClient, Starling, bin_dir,
                               free_port, proc_status_kib, unique_token)
 
@@ -235,6 +235,7 @@ class ControlSocketFlood(CliMixin, DaemonTestCase):
         self.assertServing()
 
     def test_refusal_comes_before_the_request_with_the_shells_reply_shape(self):
+        skip_unless_usable_by(NOROLE)  # runs the shell as that user
         f = self.flood(NOROLE, 1, 0)  # connects and sends nothing at all
         reply = json.loads(f.report["first_reply"])
         self.assertEqual(reply["exit_code"], DENIED)
@@ -255,6 +256,7 @@ class ControlSocketFlood(CliMixin, DaemonTestCase):
                 f.stop()
 
     def test_connections_of_a_role_holder_are_limited(self):
+        skip_unless_usable_by(NOROLE)  # runs the shell as that user
         f = self.flood(VIEWER, 50, 0)
         self.assertGreaterEqual(f.report["replies"], 40, f"the limit per user: {f.report}")
         reply = json.loads(f.report["first_reply"])

@@ -13,7 +13,7 @@ import subprocess
 import unittest
 from pathlib import Path
 
-from starling_cli import describe, run_starling
+from starling_cli import describe, run_starling, skip_unless_usable_by
 from starling_fixture import DOMAIN, HOST, SERVICE_USER, DaemonTestCase, RawClient, Starling, unique_token
 from test_roles import Accounts
 
@@ -136,6 +136,7 @@ class DroppedToServiceUser(PrivilegesCase):
         admin = accounts.user("padm", [admins])
         viewer = accounts.user("pview")
         nobody = accounts.user("pnone")
+        skip_unless_usable_by(nobody)
         r = run_starling(self.starling.data_dir, "new-role-assignment", "--role", "ViewOnlyAdministrator",
                          "--user", viewer)
         self.assertEqual(r.returncode, 0, describe(r))

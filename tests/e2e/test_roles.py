@@ -15,7 +15,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from starling_cli import CliMixin, port_accepts, run_starling, starling_binary
+from starling_cli import CliMixin, port_accepts, run_starling, skip_unless_usable_by, starling_binary
 from starling_fixture import (DOMAIN, FQDN, HOST, SERVER_NAME, DaemonTestCase, Starling,
                               bin_dir, free_port, unique_token)
 
@@ -96,10 +96,7 @@ def setUpModule():
         U["admin"] = ACCOUNTS.user("adm", [G["admins"]])
         U["default_admin"] = ACCOUNTS.user("dadm", [DEFAULT_ADMIN_GROUP])
         # The other users must be able to run the binary at all, or every test would say 77/126.
-        r = subprocess.run(["runuser", "-u", U["none"], "--", starling_binary(), "--help"],
-                           capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise unittest.SkipTest(f"{bin_dir()} is not usable by other users: {r.stderr}")
+        skip_unless_usable_by(U["none"])
     except BaseException:
         ACCOUNTS.remove()
         raise
