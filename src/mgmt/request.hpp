@@ -20,6 +20,10 @@ namespace starling::store {
 class Store;
 }
 
+namespace starling::core {
+class QueueControl;  // core/queue_control.hpp
+}
+
 namespace starling::mgmt {
 
 using Json = nlohmann::ordered_json;
@@ -72,6 +76,7 @@ struct Context {
   core::ServerSettings settings;
   Caller caller;
   events::EventLog* events = nullptr;  // may be null
+  core::QueueControl* queues = nullptr;      // the running server's queues; null with --offline
   std::chrono::system_clock::time_point now = std::chrono::system_clock::now();
 };
 

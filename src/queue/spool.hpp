@@ -50,9 +50,23 @@
 
 namespace starling::queue {
 
+// A recipient's delivery status notification request (RFC 3461 NOTIFY= and ORCPT=).
+struct RecipientDsn {
+  // NOTIFY= as flags; none given (0) means what RFC 3461 §4.1 says: FAILURE and DELAY.
+  static constexpr uint8_t kSuccess = 1, kFailure = 2, kDelay = 4, kNever = 8;
+  uint8_t notify = 0;
+  std::string orcpt;  // ORCPT= as received, "rfc822;bob@example.com" (xtext kept encoded); "" none
+  bool operator==(const RecipientDsn&) const = default;
+};
+
 struct Envelope {
   std::string mail_from;                // "" for the null reverse path
   std::vector<std::string> recipients;  // "local@domain"
+  // RFC 3461 on MAIL: RET=FULL|HDRS ("" when not given) and ENVID= (xtext kept encoded).
+  std::string dsn_ret;
+  std::string dsn_envid;
+  // One per recipient when any recipient gave NOTIFY= or ORCPT=, else empty.
+  std::vector<RecipientDsn> dsn;
 };
 
 // One recipient's outbound state, kept durably in the queue file.
@@ -74,6 +88,10 @@ struct QueuedMessage {
   std::vector<RecipientState> state;  // one per envelope recipient (all pending when new)
   bool delay_notified = false;
   int64_t arrival = 0;  // Unix seconds, from the time-ordered id
+  // From the content's header section, for tracking and get-message (bounded, printable):
+  // read when the message is written and again when it is recovered.
+  std::string message_id;  // "<...>", or ""
+  std::string subject;
   // Where the content is in the queue file: `data` holds it only for a message fresh from the
   // receiving side (for its first attempt) or while an attempt has loaded it.
   uint64_t content_offset = 0;

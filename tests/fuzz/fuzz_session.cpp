@@ -190,6 +190,9 @@ Run play(std::string_view client, uint16_t o, Pieces pieces, const SessionConfig
       if (auto m = s.take_message()) {
         check_message(*m, o, config);
         r.messages.push_back(m->mail_from.str() + "\n" + m->content);
+        // As the daemon's driver does: the message's memory goes back before the session goes
+        // on, since going on may read the next, pipelined message at once.
+        m.reset();
         if (fails) {
           s.message_failed();
         } else {
