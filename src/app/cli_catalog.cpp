@@ -106,6 +106,7 @@ Options receive_connector_properties() {
       prop("SizeEnabled", "BOOL", "offer SIZE (RFC 1870)"),
       prop("EnhancedStatusCodesEnabled", "BOOL", "offer ENHANCEDSTATUSCODES (RFC 2034)"),
       prop("SmtpUtf8Enabled", "BOOL", "offer SMTPUTF8 (RFC 6531)"),
+      prop("DeliveryStatusNotificationEnabled", "BOOL", "offer DSN (RFC 3461): RET, ENVID, NOTIFY, ORCPT"),
   };
 }
 
@@ -139,6 +140,7 @@ Options send_connector_properties() {
       prop("UseExternalDNSServersEnabled", "BOOL",
            "resolve with the transport server's ExternalDNSServers instead of the system resolver"),
       prop("SmtpMaxMessagesPerConnection", "N", "messages sent over one connection before a new one (1-1000)"),
+      prop("ProtocolLoggingLevel", "LEVEL", "None or Verbose (log every command and reply, docs/protocol-logs.md)"),
   };
 }
 
@@ -162,9 +164,12 @@ Options transport_server_properties() {
       prop("MessageTrackingLogMaxAge", "DURATION", "message tracking files older than this are removed"),
       prop("MessageTrackingLogMaxDirectorySize", "SIZE", "the size limit of the message tracking directory"),
       prop("MessageTrackingLogMaxFileSize", "SIZE", "a message tracking file is closed at this size"),
+      prop("MessageTrackingLogEnabled", "BOOL", "write the message tracking log (true, the default, or false)"),
       prop("PoisonThreshold", "N", "crashes with a message in flight before it goes to the Poison queue (1-10)"),
       prop("EventLogMaxAge", "DURATION", "events older than this are removed"),
       prop("EventLogMaxCount", "N", "the most events kept; the oldest go first (1-10000000)"),
+      prop("MetricsListen", "IP:PORT",
+           "serve Prometheus metrics at http://IP:PORT/metrics, e.g. 127.0.0.1:9325 (empty, the default: off)"),
   };
 }
 
@@ -350,6 +355,47 @@ std::vector<CliCommand> recipient_commands() {
 std::vector<CliCommand> other_commands() {
   return {
       // Queues (issue 10) go here: one command(...) line each, group G::kQueues.
+      command("get-message-tracking-log", "Get-MessageTrackingLog", G::kQueues,
+              "show the message tracking log: each message's life, oldest first (docs/tracking.md)", "", "",
+              {opt("sender", "ADDRESS", "only messages from this address"),
+               opt("recipients", "LIST", "only entries for any of these addresses (comma-separated)"),
+               opt("message-id", "ID", "only this Message-ID (with or without < >)"),
+               opt("internal-message-id", "ID", "only this queue id"),
+               opt("event-id", "EVENT", "only RECEIVE, SEND, DELIVER, DEFER, FAIL, DSN, ... entries"),
+               opt("start", "TIME", "from TIME on: 2026-12-01T21:00:00Z, 2026-12-01, 90m, 2h, 3d (ago) or Unix seconds"),
+               opt("end", "TIME", "before TIME (not included)"),
+               opt("result-size", "N", "show the first N entries (default 1000; unlimited: up to 100000)")}),
+      command("get-queue", "Get-Queue", G::kQueues, "show the queues: status, message count, last error, next retry",
+              "QUEUE", "only this queue: SERVER\\NAME or NAME (Submission, Unreachable, Poison, a next hop)",
+              {opt("filter", "EXPR", "only the queues matching EXPR, e.g. \"Status -eq 'Retry'\" (docs/queues.md)"),
+               opt("result-size", "N", "show at most N queues (default 1000; unlimited: all)")}),
+      command("get-message", "Get-Message", G::kQueues, "show the queued messages", "MESSAGE",
+              "only this message: SERVER\\QUEUE\\N, QUEUE\\N or its InternalMessageId",
+              {opt("queue", "QUEUE", "only the messages in this queue"),
+               opt("filter", "EXPR", "only the messages matching EXPR, e.g. \"FromAddress -like '*@contoso.com'\""),
+               opt("include-recipient-info", "", "also show each recipient with its status and last reply"),
+               opt("result-size", "N", "show at most N messages (default 1000; unlimited: all)")}),
+      required(command("retry-queue", "Retry-Queue", G::kQueues, "try a queue's next hop now, or route its messages again",
+                       "QUEUE", "the queue: SERVER\\NAME or NAME",
+                       {opt("resubmit", "", "route every message again (Unreachable drains after a connector is added)")})),
+      required(command("suspend-queue", "Suspend-Queue", G::kQueues, "stop delivery from a queue (messages still enter)",
+                       "QUEUE", "the queue: SERVER\\NAME or NAME")),
+      required(command("resume-queue", "Resume-Queue", G::kQueues, "resume delivery from a suspended queue", "QUEUE",
+                       "the queue: SERVER\\NAME or NAME")),
+      required(command("suspend-message", "Suspend-Message", G::kQueues, "hold a message until it is resumed", "MESSAGE",
+                       "the message: SERVER\\QUEUE\\N, QUEUE\\N or its InternalMessageId")),
+      required(command("resume-message", "Resume-Message", G::kQueues,
+                       "resume a suspended message, or take one out of Poison", "MESSAGE",
+                       "the message: SERVER\\QUEUE\\N, QUEUE\\N or its InternalMessageId")),
+      required(command("remove-message", "Remove-Message", G::kQueues,
+                       "remove a message from the queues (asks first; the sender gets a report)", "MESSAGE",
+                       "the message: SERVER\\QUEUE\\N, QUEUE\\N or its InternalMessageId",
+                       {opt("with-ndr", "BOOL", "send the sender a non-delivery report (default true)")})),
+      required(command("export-message", "Export-Message", G::kQueues,
+                       "write a queued message to an .eml file, as it was received", "MESSAGE",
+                       "the message: SERVER\\QUEUE\\N, QUEUE\\N or its InternalMessageId",
+                       {opt("file", "FILE", "where to write (created with mode 0600; --force replaces a file)",
+                            {"file-name"})})),
       command("get-role-assignment", "Get-ManagementRoleAssignment", G::kRoles,
               "show who holds which management role", "", "", role_options("only this role")),
       command("new-role-assignment", "New-ManagementRoleAssignment", G::kRoles,
@@ -445,7 +491,7 @@ const std::vector<CliOption>& global_options() {
       opt("property", "NAMES", "show these properties (comma-separated, repeatable; '*': all)"),
       opt("offline", "", "local administrators: run the command on the store directly, without starlingd"),
       opt("yes", "", "answer yes to a confirmation (without a terminal, a command that asks fails otherwise)"),
-      opt("force", "", "remove a certificate in use; make a new SMTP certificate the default"),
+      opt("force", "", "remove a certificate in use; make a new SMTP certificate the default; replace the file export-message writes"),
       opt("help", "", "show this help, or the command's", {"h"}),
       opt("version", "", "print the version"),
       // -Confirm:$false, as PowerShell writes --yes; not shown in help.

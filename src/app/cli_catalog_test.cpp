@@ -176,6 +176,8 @@ class AgainstHandlers : public ::testing::Test {
     if (n.ends_with("accepted-domain")) return {"contoso.test"};
     if (n.ends_with("mailbox")) return {"alice@contoso.test"};
     if (n.ends_with("distribution-group")) return {"team@contoso.test"};
+    if (n.ends_with("-queue")) return {"mx\\Unreachable"};
+    if (n.ends_with("-message")) return {"mx\\Unreachable\\1"};
     return {};
   }
 
@@ -183,6 +185,7 @@ class AgainstHandlers : public ::testing::Test {
     if (c.name == "import-certificate" && o.name == "file") return (tmp_->path / "certificate.pem").string();
     if (o.name == "password-file") return (tmp_->path / "password").string();
     if (o.name == "authentication-credential-file") return (tmp_->path / "credential").string();
+    if (o.name == "filter") return "Status -eq 'Retry'";
     if (o.value_name == "FILE") return (tmp_->path / "output").string();
     if (o.value_name == "BOOL") return "true";
     if (o.value_name == "SIZE") return "20MB";
@@ -204,7 +207,7 @@ TEST_F(AgainstHandlers, StarlingdAcceptsEveryOptionTheCatalogLists) {
       for (const auto& id : identity(c)) words.push_back(id);
       words.push_back("--" + o.name);
       if (!o.is_switch()) words.push_back(sample(c, o));
-      if (c.name == "export-certificate" && o.name != "file") {  // the shell needs somewhere to write
+      if ((c.name == "export-certificate" || c.name == "export-message") && o.name != "file") {  // somewhere to write
         words.push_back("--file");
         words.push_back((tmp_->path / "output").string());
       }

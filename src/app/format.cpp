@@ -21,6 +21,20 @@ std::string display_value(const mgmt::Json& v) {
     return out + "}";
   }
   if (v.is_null()) return "";
+  if (v.is_object()) {
+    // A nested object (a recipient of get-message): "first (Key: value; Key: value)".
+    std::string head, rest;
+    for (const auto& [key, value] : v.items()) {
+      std::string shown = display_value(value);
+      if (shown.empty()) continue;
+      if (head.empty()) {
+        head = shown;
+      } else {
+        rest += (rest.empty() ? "" : "; ") + key + ": " + shown;
+      }
+    }
+    return rest.empty() ? head : head + " (" + rest + ")";
+  }
   return v.dump();
 }
 

@@ -97,5 +97,13 @@ TEST(Format, UnknownPropertyIsAnError) {
   EXPECT_EQ(select_properties(sample(), {"*"})->at(0).size(), 5u);
 }
 
+TEST(Format, NestedObjectsReadAsTheirFirstValueAndTheRest) {
+  mgmt::Json recipient = {{"Address", "bob@example.net"}, {"Status", "Retry"}, {"LastError", ""},
+                          {"Queue", "example.net"}};
+  EXPECT_EQ(display_value(recipient), "bob@example.net (Status: Retry; Queue: example.net)");
+  EXPECT_EQ(display_value(mgmt::Json::array({recipient, {{"Address", "carol@example.net"}}})),
+            "{bob@example.net (Status: Retry; Queue: example.net), carol@example.net}");
+}
+
 }  // namespace
 }  // namespace starling::app

@@ -6,7 +6,9 @@
 #include "core/log.hpp"
 #include "diag/evaluation.hpp"
 #include "events/event_log.hpp"
+#include "logs/tracking_log.hpp"
 #include "mgmt/protocol.hpp"
+#include "net/queue_admin.hpp"
 #include "store/store.hpp"
 
 namespace fs = std::filesystem;
@@ -140,6 +142,9 @@ mgmt::Reply Management::run(const std::string& line, net::PeerCredentials peer) 
   if (!settings) return mgmt::failure(mgmt::kExitFailed, settings.error());
   mgmt::Context ctx{*store_, *settings, mgmt::caller_from_credentials(peer.uid, peer.gid, settings->admin_group),
                     events_.get()};
+  ctx.data_dir = dir_;  // get-message-tracking-log reads DIR/logs/tracking
+  net::QueueAdmin queues(dispatcher_);  // asked on the delivery thread, answered within a bound
+  ctx.queues = &queues;
   mgmt::Reply reply = mgmt::execute(ctx, *request);
   if (!reply.change.empty()) {
     changes_since_mark();  // its own 13001: not a change from elsewhere
@@ -160,8 +165,11 @@ void Management::apply_change(const std::string& change) {
   auto shared = std::make_shared<net::Runtime>(std::move(*runtime));
   applied_generation_ = shared->generation;
   dispatcher_.configure(shared->outbound);
+  // MessageTrackingLogEnabled and the MessageTrackingLogMax* limits apply from now on.
+  if (shared->outbound) logs::configure_tracker(logs::tracking_settings(shared->outbound->transport));
   asio::post(io_, [this, shared] {
     for (const auto& f : server_.apply(*shared)) log_line("starlingd: " + f);
+    if (on_applied) on_applied(*shared);
   });
   events_->log(events::kConfigurationUpdated, "configuration", {{"Change", change}}, shared->generation);
   events_->prune();  // EventLogMaxAge and EventLogMaxCount may be what changed
@@ -255,6 +263,7 @@ void Management::report(const net::Runtime& rt) {
       events_->log(events::kStartTlsCertificateExpiresSoon, key, diag::chosen_fields(v), rt.generation);
     }
   }
+  diag::publish_certificate_metrics(rt.verdicts);  // the 12014 gauge and the expiry countdown
 }
 
 }  // namespace starling::app

@@ -65,6 +65,10 @@ class Management {
   // the configuration changed).
   void evaluate_soon();
 
+  // Called on the io thread after each applied change with the runtime the listeners now serve
+  // (starlingd moves the metrics endpoint with it). Set before open().
+  std::function<void(const net::Runtime&)> on_applied;
+
   // Event 12040 for a failed SMTP AUTH, on the management thread (the EventLog's own). One per
   // connector, address and user an hour; the server log has every one.
   void auth_failed(net::AuthFailure f);

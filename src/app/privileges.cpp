@@ -208,6 +208,8 @@ Result<void> give_data_directory(const fs::path& data_dir, const ServiceUser& us
   // A data directory set up before starlingd had a service user: its mailboxes become the
   // user's once. Later starts leave them alone (there may be many, and only starlingd writes them).
   if (r && !owned_by(dir, "mailboxes", user.uid)) r = chown_entry(dir, "mailboxes", user, true);
+  // So do the logs (message tracking, protocol logs) of a run without one.
+  if (r && !owned_by(dir, "logs", user.uid)) r = chown_entry(dir, "logs", user, true);
   ::close(dir);
   if (!r) return make_error("cannot give " + data_dir.string() + " to " + user.name + ": " + r.error());
   return {};

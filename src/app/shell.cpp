@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "app/format.hpp"
+#include "app/message_export.hpp"
 #include "core/names.hpp"
 #include "events/event_log.hpp"
 #include "mgmt/protocol.hpp"
@@ -238,6 +239,7 @@ Result<mgmt::Reply> run_offline(const fs::path& dir, const mgmt::Request& req) {
   }
   events::EventLog log(store->get());
   mgmt::Context ctx{**store, *settings, caller, &log};
+  ctx.data_dir = dir;  // get-message-tracking-log reads the files itself
   return mgmt::execute(ctx, req);
 }
 
@@ -294,6 +296,9 @@ Result<PreparedRequest> prepare_request(const Invocation& inv, bool interactive)
   if (r.command == "export-certificate" && p.output_file.empty()) {
     return make_error("export-certificate: --file FILE is needed");
   }
+  if (r.command == "export-message" && p.output_file.empty()) {
+    return make_error("export-message: --file FILE is needed");
+  }
   if (auto pw = add_password(r); !pw) return std::move(pw).take_error();
   if (auto c = add_credential(r); !c) return std::move(c).take_error();
   return p;
@@ -310,7 +315,9 @@ int run_management_command(const Invocation& inv) {
   auto run = [&](const mgmt::Request& r) {
     return inv.offline ? run_offline(dir, r) : send(dir / "control.sock", r);
   };
-  auto reply = run(request);
+  // export-message asks for its message piece by piece and writes the file itself.
+  auto reply = request.command == "export-message" ? export_message(request, prepared->output_file, inv.force, run)
+                                                   : run(request);
   // Confirmations: ask, then send the command again with the answer.
   while (reply && !reply->confirm.empty()) {
     mgmt::Request again = request;

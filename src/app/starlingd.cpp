@@ -10,7 +10,7 @@
 // Started as any other user (systemd's User= with AmbientCapabilities=CAP_NET_BIND_SERVICE),
 // it runs as that user. docs/security.md has the whole model.
 // RFCs: 5321 (SMTP), 5322 (message format, Received), 1870 (SIZE), 2920 (PIPELINING),
-// 3030 (CHUNKING), 3207 (STARTTLS), 2034/3463 (enhanced status codes), 6152 (8BITMIME),
+// 3030 (CHUNKING), 3461 (DSN), 3207 (STARTTLS), 2034/3463 (enhanced status codes), 6152 (8BITMIME),
 // 6531 (SMTPUTF8), 8446/5246 (TLS 1.3/1.2), 4954/4616 (AUTH PLAIN, LOGIN), 3848 (ESMTPSA).
 #include <CLI/CLI.hpp>
 #include <asio/io_context.hpp>
@@ -42,9 +42,14 @@
 #include "delivery/maildir.hpp"
 #include "diag/evaluation.hpp"
 #include "events/event_log.hpp"
+#include "logs/protocol_log.hpp"
+#include "logs/tracking_log.hpp"
 #include "mgmt/protocol.hpp"
 #include "net/control_server.hpp"
+#include "metrics/metrics.hpp"
 #include "net/dispatcher.hpp"
+#include "net/metrics_server.hpp"
+#include "net/queue_admin.hpp"
 #include "net/runtime.hpp"
 #include "net/server.hpp"
 #include "queue/spool.hpp"
@@ -150,6 +155,21 @@ int run(const app::DaemonOptions& options) {
   auto runtime = net::load_runtime(**store, contexts);
   if (!runtime) return fail(runtime.error());
   for (const auto& w : runtime->warnings) log_line(LogLevel::kWarning, "starlingd: warning: " + w);
+  // Protocol logs (docs/protocol-logs.md): a directory we cannot write costs the logs, not the mail.
+  for (auto kind : {logs::ProtocolLogKind::kReceive, logs::ProtocolLogKind::kSend}) {
+    auto log = logs::open_protocol_log(kind, dir, runtime->settings.server_name);
+    if (!log) log_line(LogLevel::kWarning, "starlingd: warning: " + log.error());
+    logs::set_protocol_log(kind, log ? *log : nullptr);
+  }
+  // Message tracking (docs/tracking.md), written as the service user: after the drop (which
+  // wants one thread; the log has its writer) and before the first message. Without it the
+  // server still takes mail.
+  if (runtime->outbound) {
+    auto tracking = logs::TrackingLog::open(dir / "logs" / "tracking",
+                                            logs::tracking_settings(runtime->outbound->transport));
+    if (!tracking) log_line(LogLevel::kWarning, "starlingd: warning: no message tracking: " + tracking.error());
+    logs::set_tracker(tracking ? *tracking : nullptr);
+  }
 
   // Delivery runs on a thread of its own: the dispatcher with its outbound connections and DNS,
   // fed by the queue. It is declared before the queue so that it outlives it (the queue hands
@@ -180,6 +200,8 @@ int run(const app::DaemonOptions& options) {
                           {{"File", (dir / "queue" / file).string()},
                            {"Reason", d.substr(std::min(d.size(), file.size() + 2))},
                            {"MovedTo", (dir / "queue" / "corrupt" / file).string()}});
+      logs::track({.event_id = "BADMAIL", .source = "QUEUE", .internal_message_id = file,
+                   .message_info = d.substr(std::min(d.size(), file.size() + 2))});
     }
   }
   if (!recovered->messages.empty()) {
@@ -188,14 +210,33 @@ int run(const app::DaemonOptions& options) {
   }
   for (auto& m : recovered->messages) dispatcher.submit(std::move(m));
   (*spool)->set_sink([&dispatcher](queue::QueuedMessage m) { dispatcher.submit(std::move(m)); });
+  // The queue gauges are computed at each scrape, from the delivery thread's state.
+  net::QueueAdmin scrape_queues(dispatcher, std::chrono::seconds(2));
+  metrics::set_collector([&scrape_queues](const metrics::GaugeSetter& set) {
+    auto queues = scrape_queues.queues();
+    if (!queues) return;
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+    for (const core::QueueInfo& q : *queues) {
+      set(metrics::kQueueLength, {{"queue", q.name}}, static_cast<double>(q.message_count));
+      set(metrics::kQueueOldestAge, {{"queue", q.name}},
+          q.oldest_arrival == 0 ? 0.0 : static_cast<double>(now.count() - q.oldest_arrival));
+    }
+  });
 
   net::Server server(io, **spool);
   server.set_receive_memory_limit(options.receive_memory_mib << 20);
+  std::string metrics_listen = runtime->outbound ? runtime->outbound->transport.metrics_listen : "";
   if (auto started = server.start(std::move(*runtime)); !started) return fail(started.error());
   // The listeners are bound: the rest of the drop, before any connection or next hop is served.
   if (auto finished = app::finish_drop(); !finished) return fail(finished.error());
+  // Prometheus metrics on MetricsListen (docs/metrics.md); every applied change moves them.
+  net::MetricsEndpoint metrics_endpoint;
+  metrics_endpoint.configure(metrics_listen);
   std::thread outbound_thread([&outbound_io] { outbound_io.run(); });
   app::Management management(dir, io, server, contexts, dispatcher);
+  management.on_applied = [&metrics_endpoint](const net::Runtime& rt) {
+    if (rt.outbound) metrics_endpoint.configure(rt.outbound->transport.metrics_listen);
+  };
   if (auto opened = management.open(); !opened) {
     log_line(LogLevel::kError, "starlingd: " + opened.error());
     dispatcher.stop();
@@ -249,10 +290,16 @@ int run(const app::DaemonOptions& options) {
   bool management_stopped = management.stop_within(std::max(grace - spent, std::chrono::milliseconds(100)));
   // Delivery stops before the queue it writes to: the dispatcher, then the mailbox agent, then
   // the queue (which finishes its last batch; the dispatcher object still takes it, unrun).
+  metrics_endpoint.stop();     // no scrape asks the delivery thread from now on
+  metrics::set_collector({});  // the delivery thread is about to stop answering
   dispatcher.stop();
   outbound_thread.join();
   local.reset();
   spool->reset();
+  // The last sessions are over: what the protocol logs queued is written as their writers stop.
+  logs::set_protocol_log(logs::ProtocolLogKind::kReceive, nullptr);
+  logs::set_protocol_log(logs::ProtocolLogKind::kSend, nullptr);
+  logs::set_tracker(nullptr);  // the last events (the queue's, as it closed) are written
   log_line("starlingd: stopped");
   if (!management_stopped) std::_Exit(0);  // the abandoned command still uses this frame's objects
   return 0;

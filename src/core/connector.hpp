@@ -54,6 +54,7 @@ struct ReceiveConnector {
   bool size_enabled = true;
   bool enhanced_status_codes_enabled = true;
   bool smtp_utf8_enabled = true;
+  bool delivery_status_notification_enabled = true;  // offer DSN (RFC 3461)
 };
 
 struct SendConnector {
@@ -79,6 +80,7 @@ struct SendConnector {
   std::string authentication_password;
   bool use_external_dns_servers_enabled = false;  // resolve with TransportSettings::external_dns_servers
   uint32_t smtp_max_messages_per_connection = 20;
+  bool protocol_logging_verbose = false;  // ProtocolLoggingLevel Verbose: the send protocol log
 };
 
 struct ServerSettings {

@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 
 #include <nlohmann/json.hpp>
+#include <cctype>
 #include <stdexcept>
 
 #include "core/connector.hpp"
@@ -17,6 +18,17 @@ void read(const nlohmann::ordered_json& j, const char* key, T& field) {
 
 void read_seconds(const nlohmann::ordered_json& j, const char* key, std::chrono::seconds& field) {
   if (j.contains(key)) field = std::chrono::seconds(j.at(key).get<int64_t>());
+}
+
+// ProtocolLoggingLevel: None or Verbose in any case; anything else is refused, not taken as None.
+void read_logging_level(const nlohmann::ordered_json& j, bool& verbose) {
+  if (!j.contains("ProtocolLoggingLevel")) return;
+  std::string level = j.at("ProtocolLoggingLevel").get<std::string>();
+  for (char& ch : level) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (level != "none" && level != "verbose") {
+    throw std::invalid_argument("ProtocolLoggingLevel: None or Verbose");
+  }
+  verbose = level == "verbose";
 }
 
 }  // namespace
@@ -74,6 +86,7 @@ void to_json(nlohmann::ordered_json& j, const ReceiveConnector& c) {
       {"SizeEnabled", c.size_enabled},
       {"EnhancedStatusCodesEnabled", c.enhanced_status_codes_enabled},
       {"SmtpUtf8Enabled", c.smtp_utf8_enabled},
+      {"DeliveryStatusNotificationEnabled", c.delivery_status_notification_enabled},
   };
 }
 
@@ -111,9 +124,7 @@ void from_json(const nlohmann::ordered_json& j, ReceiveConnector& c) {
   read(j, "MaxInboundConnection", c.max_inbound_connection);
   read(j, "MaxInboundConnectionPerSource", c.max_inbound_connection_per_source);
   read(j, "MaxProtocolErrors", c.max_protocol_errors);
-  if (j.contains("ProtocolLoggingLevel")) {
-    c.protocol_logging_verbose = j.at("ProtocolLoggingLevel").get<std::string>() == "Verbose";
-  }
+  read_logging_level(j, c.protocol_logging_verbose);
   read(j, "Enabled", c.enabled);
   read(j, "PipeliningEnabled", c.pipelining_enabled);
   read(j, "EightBitMimeEnabled", c.eight_bit_mime_enabled);
@@ -121,6 +132,7 @@ void from_json(const nlohmann::ordered_json& j, ReceiveConnector& c) {
   read(j, "SizeEnabled", c.size_enabled);
   read(j, "EnhancedStatusCodesEnabled", c.enhanced_status_codes_enabled);
   read(j, "SmtpUtf8Enabled", c.smtp_utf8_enabled);
+  read(j, "DeliveryStatusNotificationEnabled", c.delivery_status_notification_enabled);
 }
 
 void to_json(nlohmann::ordered_json& j, const SendConnector& c) {
@@ -146,6 +158,7 @@ void to_json(nlohmann::ordered_json& j, const SendConnector& c) {
       {"AuthenticationCredential", {{"UserName", c.authentication_user}, {"Password", c.authentication_password}}},
       {"UseExternalDNSServersEnabled", c.use_external_dns_servers_enabled},
       {"SmtpMaxMessagesPerConnection", c.smtp_max_messages_per_connection},
+      {"ProtocolLoggingLevel", c.protocol_logging_verbose ? "Verbose" : "None"},
   };
 }
 
@@ -181,6 +194,7 @@ void from_json(const nlohmann::ordered_json& j, SendConnector& c) {
   }
   read(j, "UseExternalDNSServersEnabled", c.use_external_dns_servers_enabled);
   read(j, "SmtpMaxMessagesPerConnection", c.smtp_max_messages_per_connection);
+  read_logging_level(j, c.protocol_logging_verbose);
 }
 
 }  // namespace starling::core

@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "core/connector.hpp"
 #include "core/ip_range.hpp"
 #include "core/names.hpp"
 
@@ -130,6 +131,25 @@ Result<void> check_postmaster(const std::string& address) {
   return {};
 }
 
+// "IP:port" or "[IPv6]:port" with a port of 1-65535: an explicit address (":9325" would publish
+// the metrics on every interface by accident) and brackets around IPv6 (the port is not guessed).
+Result<void> check_metrics_listen(const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return make_error("MetricsListen: '" + text + "' " + why +
+                      " (expected IP:port such as 127.0.0.1:9325 or [::1]:9325, or empty for none)");
+  };
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return bad("has no address");
+  std::string host = text.substr(0, colon);
+  bool bracketed = host.front() == '[' && host.back() == ']';
+  if (host.find(':') != std::string::npos && !bracketed) return bad("puts an IPv6 address without [ ]");
+  auto binding = parse_binding(text);
+  if (!binding) return bad("is not an address and port");
+  if (bracketed && binding->address.find(':') == std::string::npos) return bad("puts an IPv4 address in [ ]");
+  if (binding->port == 0) return bad("has port 0");
+  return {};
+}
+
 seconds with_jitter(seconds base, double jitter) {
   if (!(jitter > 0)) jitter = 0;  // also catches NaN
   if (jitter >= 1) jitter = 0.999999;
@@ -211,9 +231,11 @@ void to_json(nlohmann::ordered_json& j, const TransportSettings& s) {
       {"MessageTrackingLogMaxAge", format_duration(s.message_tracking_log_max_age)},
       {"MessageTrackingLogMaxDirectorySize", s.message_tracking_log_max_directory_size},
       {"MessageTrackingLogMaxFileSize", s.message_tracking_log_max_file_size},
+      {"MessageTrackingLogEnabled", s.message_tracking_log_enabled},
       {"PoisonThreshold", s.poison_threshold},
       {"EventLogMaxAge", format_duration(s.event_log_max_age)},
       {"EventLogMaxCount", s.event_log_max_count},
+      {"MetricsListen", s.metrics_listen},
   };
 }
 
@@ -231,9 +253,11 @@ void from_json(const nlohmann::ordered_json& j, TransportSettings& s) {
   read_duration(j, "MessageTrackingLogMaxAge", s.message_tracking_log_max_age);
   read(j, "MessageTrackingLogMaxDirectorySize", s.message_tracking_log_max_directory_size);
   read(j, "MessageTrackingLogMaxFileSize", s.message_tracking_log_max_file_size);
+  read(j, "MessageTrackingLogEnabled", s.message_tracking_log_enabled);
   read(j, "PoisonThreshold", s.poison_threshold);
   read_duration(j, "EventLogMaxAge", s.event_log_max_age);
   read(j, "EventLogMaxCount", s.event_log_max_count);
+  read(j, "MetricsListen", s.metrics_listen);
 }
 
 Result<void> validate(const TransportSettings& s) {
@@ -281,6 +305,9 @@ Result<void> validate(const TransportSettings& s) {
   if (auto r = check_interval("EventLogMaxAge", s.event_log_max_age, kMaxEventLogMaxAge); !r) return r;
   if (s.event_log_max_count < 1 || s.event_log_max_count > kMaxEventLogMaxCount) {
     return make_error("EventLogMaxCount: must be 1-10000000");
+  }
+  if (!s.metrics_listen.empty()) {
+    if (auto r = check_metrics_listen(s.metrics_listen); !r) return r;
   }
   return {};
 }

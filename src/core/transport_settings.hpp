@@ -28,10 +28,13 @@ struct TransportSettings {
   std::chrono::seconds message_tracking_log_max_age{30 * 24 * 3600};
   uint64_t message_tracking_log_max_directory_size = 250ull * 1024 * 1024;
   uint64_t message_tracking_log_max_file_size = 10ull * 1024 * 1024;
+  bool message_tracking_log_enabled = true;  // off: no tracking entries are written
   uint32_t poison_threshold = 2;
   // How long and how many events the store keeps (get-event); older or more are pruned.
   std::chrono::seconds event_log_max_age{30 * 24 * 3600};
   uint32_t event_log_max_count = 100000;
+  // Where /metrics is served for Prometheus, "IP:port" or "[IPv6]:port"; empty: not served.
+  std::string metrics_listen;
 };
 
 // Names as the CLI shows them: "TransientFailureRetryCount", "MessageRetryInterval", ...;
@@ -41,7 +44,7 @@ void from_json(const nlohmann::ordered_json& j, TransportSettings& s);
 
 // Refuses what cannot work, with the reason: zero intervals or timeouts, a per-domain limit above
 // the total, an unparsable DNS server, a malformed postmaster address, an event log limit of
-// zero or past its maximum.
+// zero or past its maximum, a MetricsListen that is not IP:port.
 Result<void> validate(const TransportSettings& s);
 
 // "2.00:00:00", "00:05:00", "300" -> seconds; format_duration(172800s) == "2.00:00:00".

@@ -57,7 +57,8 @@ TEST(TransportSettings, DefaultsAreExchangeHubDefaultsAndValid) {
   EXPECT_EQ(j["PoisonThreshold"], 2);
   EXPECT_EQ(j["EventLogMaxAge"], "30.00:00:00");
   EXPECT_EQ(j["EventLogMaxCount"], 100000);
-  EXPECT_EQ(j.size(), 16u);
+  EXPECT_EQ(j["MetricsListen"], "") << "metrics are off until an address is set";
+  EXPECT_EQ(j.size(), 18u);
 }
 
 TEST(TransportSettings, JsonRoundTripsAndReadsOnlyWhatIsPresent) {
@@ -142,6 +143,29 @@ TEST(TransportSettings, ValidationAcceptsEveryDnsServerForm) {
   s.message_expiration_timeout = seconds(1);
   auto r = validate(s);
   EXPECT_TRUE(r) << r.error();
+}
+
+TEST(TransportSettings, MetricsListenIsAnExplicitAddressAndPort) {
+  TransportSettings s;
+  for (const char* good : {"127.0.0.1:9325", "0.0.0.0:9325", "[::1]:9325", "[::]:1", "10.0.0.1:65535"}) {
+    s.metrics_listen = good;
+    EXPECT_TRUE(validate(s)) << good;
+  }
+  for (const char* bad : {"9325", ":9325", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
+                          "::1:9325", "[127.0.0.1]:9325", "[]:9325", "localhost:9325", "[::1]9325",
+                          "127.0.0.1:93x5", " 127.0.0.1:9325", "[::1:9325"}) {
+    s.metrics_listen = bad;
+    auto r = validate(s);
+    EXPECT_FALSE(r) << "'" << bad << "' accepted";
+    if (!r) {
+      EXPECT_EQ(r.error().rfind("MetricsListen: ", 0), 0u) << r.error();
+    }
+  }
+  s.metrics_listen = "[::1]:9325";
+  nlohmann::ordered_json j = s;
+  TransportSettings back;
+  from_json(j, back);
+  EXPECT_EQ(back.metrics_listen, "[::1]:9325");
 }
 
 TEST(TransportSettings, HopRetriesAreQuickThenSlow) {

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "core/names.hpp"
+#include "smtp/command.hpp"
 
 namespace starling::delivery {
 namespace {
@@ -369,25 +370,59 @@ std::string_view explain_status(std::string_view status, bool delay) {
          "this report to your email administrator.";
 }
 
+// What each kind of report says: its Action (RFC 3464 §2.3.3), Subject prefix, Message-ID
+// prefix, and the heading of its recipient list.
+struct KindWords {
+  const char* action;
+  const char* subject;
+  const char* id;
+  const char* list;
+};
+
+KindWords words_of(ReportInput::Kind kind) {
+  switch (kind) {
+    case ReportInput::Kind::kDelay: return {"delayed", "Delivery delayed:", "delay.", "Delayed recipients:"};
+    case ReportInput::Kind::kDelivered: return {"delivered", "Delivered:", "delivered.", "Delivered to:"};
+    case ReportInput::Kind::kRelayed: return {"relayed", "Relayed:", "relayed.", "Relayed to:"};
+    case ReportInput::Kind::kFailure: break;
+  }
+  return {"failed", "Undeliverable:", "ndr.", "Failed recipients:"};
+}
+
+std::string opening(const ReportInput& in, bool headers_only) {
+  switch (in.kind) {
+    case ReportInput::Kind::kDelay:
+      return "Delivery of your message to the recipients below has been delayed. The mail "
+             "system is still trying to deliver it and will keep trying; you do not need to "
+             "send it again. You will get another report if delivery finally fails.";
+    case ReportInput::Kind::kDelivered:
+      return "Your message was delivered to the mailboxes of the recipients below, as you asked "
+             "to be told (a delivery notification). Its header is attached.";
+    case ReportInput::Kind::kRelayed:
+      return "Your message was passed on to the recipients below, to a mail system that does not "
+             "send delivery notifications: this is the last report you will get about them. "
+             "Its header is attached.";
+    case ReportInput::Kind::kFailure: break;
+  }
+  std::string returned = !headers_only   ? "It is attached to this report."
+                         : in.headers_only ? "Its header is attached to this report (as the sending "
+                                             "system asked: RET=HDRS)."
+                                           : "Its header is attached to this report (the message was "
+                                             "too large to return whole).";
+  return "Your message could not be delivered to the recipients below. " + returned;
+}
+
 std::string text_part(const ReportInput& in, std::string_view subject, bool headers_only) {
   const bool delay = in.kind == ReportInput::Kind::kDelay;
+  const bool success = in.kind == ReportInput::Kind::kDelivered || in.kind == ReportInput::Kind::kRelayed;
   std::string t = wrap("This is the mail system at " + clean_line(in.reporting_mta) + ".");
   t += "\r\n";
-  if (delay) {
-    t += wrap("Delivery of your message to the recipients below has been delayed. The mail "
-              "system is still trying to deliver it and will keep trying; you do not need to "
-              "send it again. You will get another report if delivery finally fails.");
-  } else {
-    t += wrap(std::string("Your message could not be delivered to the recipients below. ") +
-              (headers_only ? "Its header is attached to this report (the message was too large "
-                              "to return whole)."
-                            : "It is attached to this report."));
-  }
+  t += wrap(opening(in, headers_only));
   t += "\r\n";
   t += wrap("Subject: " + clean_line(subject), "  ", "      ");
   t += wrap("Received here: " + rfc5322_date(in.arrival), "  ");
   t += "\r\n";
-  t += delay ? "Delayed recipients:\r\n" : "Failed recipients:\r\n";
+  t += std::string(words_of(in.kind).list) + "\r\n";
   for (const ReportRecipient& r : in.recipients) {
     t += "\r\n";
     t += wrap(readable_address(r.address), "  ");
@@ -396,11 +431,11 @@ std::string text_part(const ReportInput& in, std::string_view subject, bool head
       t += wrap("Remote host: " + clean_line(r.remote_mta), "    ", "      ");
     }
     if (!r.diagnostic.empty()) {
-      t += wrap((r.remote_mta.empty() ? "Reason: " : delay ? "Its last reply: " : "Its reply: ") +
+      t += wrap((r.remote_mta.empty() ? (success ? "Result: " : "Reason: ") : delay ? "Its last reply: " : "Its reply: ") +
                     clean_line(r.diagnostic),
                 "    ", "      ");
     }
-    t += wrap("What to do: " + std::string(explain_status(r.status, delay)), "    ", "      ");
+    if (!success) t += wrap("What to do: " + std::string(explain_status(r.status, delay)), "    ", "      ");
   }
   t += "\r\n";
   t += wrap("For the administrator: the technical details are in the delivery status part of "
@@ -409,18 +444,35 @@ std::string text_part(const ReportInput& in, std::string_view subject, bool head
   return t;
 }
 
+// RFC 3464 §2.2.1, §2.3.1: ENVID and ORCPT are shown decoded from xtext; whatever they decode
+// to is cleaned like any other outside text (an encoded CR LF must not start a field).
+std::string decoded_xtext(std::string_view xtext) {
+  return smtp::valid_xtext(xtext) ? clean_line(smtp::xtext_decode(xtext)) : clean_line(xtext);
+}
+
+// "rfc822;bob@example.com" -> "rfc822; bob@example.com".
+std::string original_recipient(std::string_view orcpt) {
+  size_t semi = orcpt.find(';');
+  if (semi == std::string_view::npos) return {};
+  return clean_line(orcpt.substr(0, semi)) + "; " + decoded_xtext(orcpt.substr(semi + 1));
+}
+
 std::string status_part(const ReportInput& in) {
-  const bool delay = in.kind == ReportInput::Kind::kDelay;
   // RFC 3464 §2.2: per-message fields, then one block per recipient, blank lines between.
-  std::string s = fold_field("Reporting-MTA", "dns; " + clean_line(in.reporting_mta));
+  std::string s;
+  if (!in.envid.empty()) s += fold_field("Original-Envelope-Id", decoded_xtext(in.envid));
+  s += fold_field("Reporting-MTA", "dns; " + clean_line(in.reporting_mta));
   // The queue id is not the sender's ENVID (RFC 3461), so it is not an Original-Envelope-Id;
   // it goes in an extension field (RFC 3464 §2.4) for the administrator to look the message up.
   if (!in.queue_id.empty()) s += fold_field("X-Starling-Queue-Id", clean_line(in.queue_id));
   s += fold_field("Arrival-Date", rfc5322_date(in.arrival));
   for (const ReportRecipient& r : in.recipients) {
     s += "\r\n";
+    if (std::string orcpt = original_recipient(r.orcpt); !orcpt.empty()) {
+      s += fold_field("Original-Recipient", orcpt);
+    }
     s += fold_field("Final-Recipient", address_field_value(r.address));
-    s += fold_field("Action", delay ? "delayed" : "failed");
+    s += fold_field("Action", words_of(in.kind).action);
     s += fold_field("Status", clean_line(r.status));
     if (!r.remote_mta.empty()) s += fold_field("Remote-MTA", "dns; " + clean_line(r.remote_mta));
     if (!r.diagnostic.empty()) {
@@ -434,9 +486,10 @@ std::string status_part(const ReportInput& in) {
 }  // namespace
 
 Report make_report(const ReportInput& in) {
-  const bool delay = in.kind == ReportInput::Kind::kDelay;
+  const KindWords words = words_of(in.kind);
   const std::string mta = clean_line(in.reporting_mta, 255);
-  const bool headers_only = in.original.size() > in.max_full_original;
+  const bool headers_only = in.kind != ReportInput::Kind::kFailure || in.headers_only ||
+                            in.original.size() > in.max_full_original;
   std::string_view original_headers = header_section(in.original);
   std::string subject = original_subject(original_headers).value_or("");
   if (subject.empty()) subject = "(no subject)";
@@ -465,7 +518,7 @@ Report make_report(const ReportInput& in) {
   Report report;
   report.mail_from = "";
   report.recipients = {in.return_path};
-  report.message_id = "<" + std::string(delay ? "delay." : "ndr.") + std::to_string(in.now) + "." +
+  report.message_id = "<" + std::string(words.id) + std::to_string(in.now) + "." +
                       (qid.empty() ? std::string("report") : qid) + "@" +
                       (mta.empty() ? std::string("localhost") : mta) + ">";
 
@@ -482,7 +535,7 @@ Report make_report(const ReportInput& in) {
     if (c >= 0x20 && c != 0x7F) to += static_cast<char>(c);
   }
   d += "To: <" + to + ">\r\n";
-  d += subject_field(delay ? "Delivery delayed:" : "Undeliverable:", subject);
+  d += subject_field(words.subject, subject);
   d += "Message-ID: " + report.message_id + "\r\n";
   d += "Auto-Submitted: auto-replied\r\n";  // RFC 3834 §5: no auto-reply to this
   d += "MIME-Version: 1.0\r\n";
@@ -502,7 +555,9 @@ Report make_report(const ReportInput& in) {
   d += "\r\n--" + boundary + "\r\n";
   d += headers_only ? "Content-Type: text/rfc822-headers\r\n" : "Content-Type: message/rfc822\r\n";
   d += std::string("Content-Transfer-Encoding: ") + part3_cte + "\r\n";
-  d += headers_only ? "Content-Description: Undelivered message headers\r\n\r\n"
+  const bool failed = in.kind == ReportInput::Kind::kFailure;
+  d += headers_only ? (failed ? "Content-Description: Undelivered message headers\r\n\r\n"
+                              : "Content-Description: Message headers\r\n\r\n")
                     : "Content-Description: Undelivered message\r\n\r\n";
   d += part3;
   d += "\r\n--" + boundary + "--\r\n";

@@ -286,6 +286,57 @@ TEST(Report, DelayReportSaysDelayed) {
   EXPECT_EQ(p.parts[0].body.find("could not be delivered"), std::string::npos);
 }
 
+// RFC 3461 §4.3: RET=HDRS returns the header only, even of a small message.
+TEST(Report, RetHdrsReturnsHeadersOnly) {
+  ReportInput in = input();
+  in.headers_only = true;
+  Report rep = make_report(in);
+  ParsedReport p = parse_report(rep.data);
+  ASSERT_EQ(p.parts.size(), 3u);
+  EXPECT_EQ(p.parts[2].headers["content-type"], "text/rfc822-headers");
+  EXPECT_EQ(rep.data.find("Hello Bob"), std::string::npos);
+}
+
+// RFC 3464 §2.2.1, §2.3.1: ENVID and ORCPT come back decoded from xtext; an encoded line break
+// does not start a field of its own.
+TEST(Report, EnvelopeIdAndOriginalRecipient) {
+  ReportInput in = input();
+  in.envid = "QQ+2B1+0D+0AX-Evil:+20yes";
+  in.recipients[0].orcpt = "rfc822;Bob+2Bsales@example.test";
+  ParsedReport p = parse_report(make_report(in).data);
+  ASSERT_EQ(p.parts.size(), 3u);
+  auto blocks = status_blocks(p.parts[1].body);
+  ASSERT_EQ(blocks.size(), 3u);
+  EXPECT_EQ(blocks[0]["original-envelope-id"], "QQ+1 X-Evil: yes");
+  EXPECT_EQ(blocks[0].count("x-evil"), 0u);
+  EXPECT_EQ(blocks[1]["original-recipient"], "rfc822; Bob+sales@example.test");
+  EXPECT_EQ(blocks[2].count("original-recipient"), 0u);
+}
+
+// NOTIFY=SUCCESS (RFC 3461 §6.2): "delivered" into a mailbox here, "relayed" to a next hop
+// without DSN; either returns the header only, whatever RET says (§4.3).
+TEST(Report, SuccessReportsSayDeliveredOrRelayed) {
+  for (auto kind : {ReportInput::Kind::kDelivered, ReportInput::Kind::kRelayed}) {
+    ReportInput in = input();
+    in.kind = kind;
+    bool relayed = kind == ReportInput::Kind::kRelayed;
+    in.recipients = {{"bob@example.test", "2.0.0", relayed ? "mx.example.test" : "", "250 2.0.0 OK"}};
+    Report rep = make_report(in);
+    ParsedReport p = parse_report(rep.data);
+    EXPECT_EQ(p.top.headers["subject"], std::string(relayed ? "Relayed: " : "Delivered: ") + "Quarterly figures, revised");
+    EXPECT_EQ(rep.message_id.rfind(relayed ? "<relayed." : "<delivered.", 0), 0u) << rep.message_id;
+    ASSERT_EQ(p.parts.size(), 3u);
+    auto blocks = status_blocks(p.parts[1].body);
+    ASSERT_EQ(blocks.size(), 2u);
+    EXPECT_EQ(blocks[1]["action"], relayed ? "relayed" : "delivered");
+    EXPECT_EQ(blocks[1]["status"], "2.0.0");
+    EXPECT_EQ(p.parts[2].headers["content-type"], "text/rfc822-headers");
+    EXPECT_EQ(rep.data.find("Hello Bob"), std::string::npos);
+    EXPECT_EQ(p.parts[0].body.find("could not be delivered"), std::string::npos);
+    EXPECT_EQ(p.parts[0].body.find("What to do"), std::string::npos);
+  }
+}
+
 TEST(Report, SubjectAbsentOrEmpty) {
   ReportInput in = input();
   in.original = "From: a@b.test\r\n\r\nSubject: in the body\r\n";

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "core/names.hpp"
+#include "metrics/metrics.hpp"
 
 #include "tls/certificate_io.hpp"
 #include "tls/certificate_status.hpp"
@@ -120,6 +121,16 @@ Result<std::vector<CertificateRecord>> load_certificates(store::Store& store, co
     out.push_back(std::move(e));
   }
   return out;
+}
+
+void publish_certificate_metrics(const std::vector<ConnectorVerdict>& verdicts) {
+  metrics::clear_gauge(metrics::kConnectorNoCertificate);
+  metrics::clear_gauge(metrics::kCertificateExpiry);
+  for (const auto& v : verdicts) {
+    metrics::Labels labels{{"kind", v.kind == "Send" ? "send" : "receive"}, {"connector", v.name}};
+    metrics::set_gauge(metrics::kConnectorNoCertificate, labels, v.selection.chosen ? 0 : 1);
+    if (v.selection.chosen) metrics::set_countdown(metrics::kCertificateExpiry, labels, v.selection.chosen->not_after);
+  }
 }
 
 std::vector<core::Certificate> selectable(const std::vector<CertificateRecord>& certs) {

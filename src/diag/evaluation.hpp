@@ -61,6 +61,10 @@ std::shared_ptr<const tls::SniTable> build_sni_table(const std::vector<Certifica
 // The PEM certificates of a chain, one string each.
 std::vector<std::string> split_pem(const std::string& pem);
 
+// Metrics for Prometheus from the verdicts, replacing the previous ones: per connector, the
+// 12014 gauge (1 without a certificate, else 0) and the seconds until the chosen one expires.
+void publish_certificate_metrics(const std::vector<ConnectorVerdict>& verdicts);
+
 // The certificates that are not pending requests, as the selection rule reads them.
 std::vector<core::Certificate> selectable(const std::vector<CertificateRecord>& certs);
 

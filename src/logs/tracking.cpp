@@ -26,4 +26,13 @@ void track(TrackingEvent event) {
   tracker->record(std::move(event));
 }
 
+void configure_tracker(const TrackingSettings& settings) {
+  if (std::shared_ptr<Tracker> tracker = current().load()) tracker->configure(settings);
+}
+
+bool flush_tracker(std::chrono::milliseconds timeout) {
+  std::shared_ptr<Tracker> tracker = current().load();
+  return !tracker || tracker->flush(timeout);
+}
+
 }  // namespace starling::logs

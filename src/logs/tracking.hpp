@@ -5,10 +5,13 @@
 // The file format, rotation and pruning are in tracking_log.hpp and docs/tracking.md.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "logs/rotating_file.hpp"
 
 namespace starling::logs {
 
@@ -32,16 +35,31 @@ struct TrackingEvent {
   std::string message_info;  // e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384"
 };
 
+// MessageTrackingLogEnabled and the MessageTrackingLogMax* limits (tracking_settings() in
+// tracking_log.hpp reads them from the transport server settings).
+struct TrackingSettings {
+  bool enabled = true;
+  RotationLimits limits;
+};
+
 class Tracker {
  public:
   virtual ~Tracker() = default;
   // Takes the event without waiting for the disk (any thread).
   virtual void record(TrackingEvent event) = 0;
+  // A change of settings while running (any thread).
+  virtual void configure(const TrackingSettings&) {}
+  // Waits (at most `timeout`) until what was recorded before the call is on disk.
+  virtual bool flush(std::chrono::milliseconds /*timeout*/) { return true; }
 };
 
 // The process's tracker: track() hands events to it; without one (tests, --offline), they go
 // nowhere. set_tracker(nullptr) detaches it.
 void set_tracker(std::shared_ptr<Tracker> tracker);
 void track(TrackingEvent event);
+// Forwarded to the process's tracker, if there is one.
+void configure_tracker(const TrackingSettings& settings);
+// Before a search of the files, so that it sees what has just happened.
+bool flush_tracker(std::chrono::milliseconds timeout = std::chrono::seconds(2));
 
 }  // namespace starling::logs

@@ -16,7 +16,7 @@
 namespace starling::mgmt {
 namespace {
 
-constexpr std::array<CommandSpec, 33> kCommands{{
+constexpr std::array<CommandSpec, 43> kCommands{{
     {"test-starttls", "Test-StartTls", test_starttls},
     {"get-certificate", "Get-ExchangeCertificate", get_certificate},
     {"new-certificate", "New-ExchangeCertificate", new_certificate},
@@ -50,6 +50,17 @@ constexpr std::array<CommandSpec, 33> kCommands{{
     {"new-role-assignment", "New-ManagementRoleAssignment", new_role_assignment},
     {"remove-role-assignment", "Remove-ManagementRoleAssignment", remove_role_assignment},
     {"get-event", "Get-EventLog", get_event},
+    {"get-queue", "Get-Queue", get_queue, false},
+    {"get-message", "Get-Message", get_message, false},
+    {"retry-queue", "Retry-Queue", retry_queue, false},
+    {"suspend-queue", "Suspend-Queue", suspend_queue, false},
+    {"resume-queue", "Resume-Queue", resume_queue, false},
+    {"suspend-message", "Suspend-Message", suspend_message, false},
+    {"resume-message", "Resume-Message", resume_message, false},
+    {"remove-message", "Remove-Message", remove_message, false},
+    {"export-message", "Export-Message", export_message, false},
+    // Reads files, not the store: outside its transaction, so a long search holds up no writer.
+    {"get-message-tracking-log", "Get-MessageTrackingLog", get_message_tracking_log, false},
 }};
 
 const CommandSpec* find_command(std::string_view name) {
@@ -91,6 +102,13 @@ Result<Connector> find_connector(const std::vector<Connector>& all, const std::s
 }
 
 Reply from_error(Error e) { return failure(kExitFailed, std::move(e.message)); }
+
+void record_change(Context& ctx, const std::string& command, const Reply& reply) {
+  if (!reply.change.empty() && ctx.events) {
+    ctx.events->record(events::kManagementChange, ctx.caller.user, {{"User", ctx.caller.user}, {"Command", command},
+                                                    {"Result", reply.change}});
+  }
+}
 
 // The options of new-/set-send-connector that are not properties: the credential's two parts
 // (values.hpp) are applied by apply_credential, never by apply_options.
@@ -227,6 +245,11 @@ Reply execute(Context& ctx, const Request& req) {
   }
 
   Reply reply;
+  if (!spec->uses_store) {
+    reply = spec->handler(ctx, req);
+    record_change(ctx, command, reply);
+    return reply;
+  }
   auto tx = ctx.store.in_transaction([&]() -> Result<void> {
     reply = spec->handler(ctx, req);
     // A failed or unconfirmed command changes nothing: roll the transaction back.
@@ -238,10 +261,7 @@ Reply execute(Context& ctx, const Request& req) {
   if (!tx && reply.exit_code == kExitOk && reply.confirm.empty()) {
     return failure(kExitFailed, tx.error());  // the commit itself failed
   }
-  if (!reply.change.empty() && ctx.events) {
-    ctx.events->record(events::kManagementChange, ctx.caller.user, {{"User", ctx.caller.user}, {"Command", command},
-                                                    {"Result", reply.change}});
-  }
+  record_change(ctx, command, reply);
   return reply;
 }
 

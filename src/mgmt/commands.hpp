@@ -16,6 +16,9 @@ struct CommandSpec {
   std::string_view name;
   std::string_view exchange_alias;
   Handler handler;
+  // False for the queue commands: they ask the running server's delivery thread, which writes
+  // its events to the store, so they must not wait for it inside the store's write transaction.
+  bool uses_store = true;
 };
 
 // Helpers shared by the handler files.
@@ -61,5 +64,15 @@ Reply enable_certificate(Context&, const Request&);
 Reply export_certificate(Context&, const Request&);
 Reply remove_certificate(Context&, const Request&);
 Reply test_starttls(Context&, const Request&);
+Reply get_queue(Context&, const Request&);  // queue_commands.cpp
+Reply get_message(Context&, const Request&);
+Reply retry_queue(Context&, const Request&);
+Reply suspend_queue(Context&, const Request&);
+Reply resume_queue(Context&, const Request&);
+Reply suspend_message(Context&, const Request&);
+Reply resume_message(Context&, const Request&);
+Reply remove_message(Context&, const Request&);
+Reply export_message(Context&, const Request&);
+Reply get_message_tracking_log(Context&, const Request&);  // tracking_commands.cpp
 
 }  // namespace starling::mgmt

@@ -300,7 +300,9 @@ TEST_F(Mgmt, GetTransportServerShowsTheDefaults) {
   EXPECT_EQ(o["PoisonThreshold"], 2);
   EXPECT_EQ(o["EventLogMaxAge"], "30.00:00:00");
   EXPECT_EQ(o["EventLogMaxCount"], 100000);
-  EXPECT_EQ(o.size(), 17u) << o.dump();
+  EXPECT_EQ(o["MessageTrackingLogEnabled"], true);
+  EXPECT_EQ(o["MetricsListen"], "");
+  EXPECT_EQ(o.size(), 19u) << o.dump();
   EXPECT_EQ(r.default_properties.front(), "Identity");
   EXPECT_EQ(run("get-transport-server", {{"identity", "mx"}}).exit_code, 0);
   EXPECT_EQ(run("get-transport-server", {{"identity", "other"}}).exit_code, kExitFailed);

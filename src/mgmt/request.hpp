@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -78,6 +79,7 @@ struct Context {
   events::EventLog* events = nullptr;  // may be null
   core::QueueControl* queues = nullptr;      // the running server's queues; null with --offline
   std::chrono::system_clock::time_point now = std::chrono::system_clock::now();
+  std::filesystem::path data_dir;  // where logs/tracking is; empty: no tracking log to read
 };
 
 // Authorizes and runs a request; records changes and refusals as Management events.

@@ -37,6 +37,7 @@ std::optional<NumericKind> numeric_kind(std::string_view property) {
       {"MaxHeaderSize", NumericKind::kSize},
       {"MessageTrackingLogMaxDirectorySize", NumericKind::kSize},
       {"MessageTrackingLogMaxFileSize", NumericKind::kSize},
+      {"Size", NumericKind::kSize},  // a queued message (get-message)
       // Plain numbers: counts, limits, ports, identifiers, key sizes in bits.
       {"MaxRecipientsPerMessage", NumericKind::kPlain},
       {"MaxInboundConnection", NumericKind::kPlain},
@@ -48,6 +49,12 @@ std::optional<NumericKind> numeric_kind(std::string_view property) {
       {"MaxOutboundConnections", NumericKind::kPlain},
       {"MaxPerDomainOutboundConnections", NumericKind::kPlain},
       {"PoisonThreshold", NumericKind::kPlain},
+      {"MessageCount", NumericKind::kPlain},  // queues and messages (get-queue, get-message)
+      {"RetryCount", NumericKind::kPlain},
+      {"IncomingRate", NumericKind::kPlain},
+      {"OutgoingRate", NumericKind::kPlain},
+      {"TotalBytes", NumericKind::kPlain},  // message tracking entries
+      {"RecipientCount", NumericKind::kPlain},
       {"EventLogMaxCount", NumericKind::kPlain},
       {"PublicKeySize", NumericKind::kPlain},
       {"MemberCount", NumericKind::kPlain},

@@ -17,8 +17,11 @@
 
 #include "core/directory.hpp"
 #include "core/log.hpp"
+#include "core/message_header.hpp"
 #include "core/names.hpp"
 #include "core/routing.hpp"
+#include "logs/tracking.hpp"
+#include "metrics/metrics.hpp"
 #include "net/server.hpp"
 #include "smtp/received.hpp"
 #include "tls/client_context.hpp"
@@ -84,6 +87,7 @@ smtp::SessionConfig session_config(const ConnectorRuntime& rt) {
   s.size = c.size_enabled;
   s.enhanced_status_codes = c.enhanced_status_codes_enabled;
   s.smtputf8 = c.smtp_utf8_enabled;
+  s.dsn = c.delivery_status_notification_enabled;
   s.postmaster_domain = rt.postmaster_domain;
   s.is_accepted_domain = [domains = rt.accepted_domains](std::string_view d) {
     return domains->contains(core::normalize_name(d));
@@ -174,11 +178,15 @@ Connection::Connection(Server& server, asio::ip::tcp::socket socket,
   config.memory = server_.receive_budget();
   received_names_user_ = config.received_names_user;
   session_.emplace(std::move(config), peer_ip_);
-  if (connector_->connector.protocol_logging_verbose) {
-    session_->trace = [n = number_](char dir, std::string_view line) {
-      // Client lines may hold ESC or NUL: the log gets them as '?' (no terminal escapes).
-      log_line("smtp[" + std::to_string(n) + "] " + dir + " " + printable(line, line.size()));
-    };
+  auto log = connector_->connector.protocol_logging_verbose ? logs::protocol_log(logs::ProtocolLogKind::kReceive)
+                                                             : nullptr;
+  if (log) {
+    auto local = socket_.local_endpoint(ec);
+    protocol_log_ = std::make_unique<logs::ProtocolSession>(
+        std::move(log), connector_->connector.name,
+        logs::format_endpoint(ec ? "unknown" : local.address().to_string(), ec ? 0 : local.port()),
+        logs::format_endpoint(peer_ip_, remote.port()));
+    session_->trace = [p = protocol_log_.get()](char dir, std::string_view line) { p->trace(dir, line); };
   }
   started_ = last_activity_ = std::chrono::steady_clock::now();
 }
@@ -285,6 +293,8 @@ asio::awaitable<bool> Connection::upgrade_to_tls() {
   if (ec) {
     log_line("smtp[" + std::to_string(number_) + "] TLS handshake with " + peer_ip_ +
              " failed: " + ec.message());
+    if (protocol_log_) protocol_log_->information(ec.message(), "TLS negotiation failed");
+    metrics::count(metrics::kTlsHandshakeFailures, {{"direction", "receive"}});
     session_->tls_failed();
     co_return false;
   }
@@ -294,24 +304,71 @@ asio::awaitable<bool> Connection::upgrade_to_tls() {
     log_line("smtp[" + std::to_string(number_) + "] TLS client certificate from " + peer_ip_ + ": " +
              tls::describe_peer_certificate(tls_.get()));
   }
+  if (protocol_log_) {
+    protocol_log_->information(std::string(SSL_get_version(tls_.get())) + " " + SSL_get_cipher_name(tls_.get()),
+                               "TLS negotiated");
+  }
+  metrics::count(metrics::kTlsHandshakes, {{"direction", "receive"}, {"version", SSL_get_version(tls_.get())}});
   session_->tls_started({SSL_get_version(tls_.get()), SSL_get_cipher_name(tls_.get())});
   co_return true;
 }
+
+namespace {
+
+// Message tracking's RECEIVE (docs/tracking.md), built and timed before the content goes to the
+// queue and recorded once the queue has it: timed then, it sorts before what the delivery side
+// records, which may run before this coroutine resumes.
+logs::TrackingEvent receive_event(const smtp::Message& m, const ConnectorRuntime& rt,
+                                  const std::string& server_ip, const std::string& id, uint64_t bytes) {
+  logs::TrackingEvent e;
+  e.timestamp_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  e.event_id = "RECEIVE";
+  e.source = "SMTP";
+  e.client_ip = m.peer_ip;
+  e.client_hostname = m.helo;
+  e.server_ip = server_ip;
+  e.server_hostname = rt.fqdn;
+  e.connector_id = rt.connector.name;
+  e.internal_message_id = id;
+  core::HeaderSummary summary = core::summarize_header(std::string_view(m.content).substr(0, core::kMaxHeaderScan));
+  e.message_id = std::move(summary.message_id);
+  e.message_subject = std::move(summary.subject);
+  e.sender = m.mail_from.str();
+  e.return_path = e.sender;
+  for (const auto& r : m.recipients) e.recipients.push_back(r.str());
+  e.total_bytes = bytes;
+  e.message_info = m.tls ? "TLS: " + m.tls->version + " " + m.tls->cipher : "TLS: none";
+  if (!m.authenticated_user.empty()) e.message_info += "; AUTH: " + m.authenticated_user;
+  return e;
+}
+
+}  // namespace
 
 asio::awaitable<void> Connection::queue_message(smtp::Message m) {
   queue::Spool& spool = server_.spool();
   std::string id = spool.new_id();
   std::string header = smtp::format_received(m, connector_->fqdn, id, std::time(nullptr),
                                             received_names_user_);
+  std::error_code local_ec;
+  auto local = socket_.local_endpoint(local_ec);
+  logs::TrackingEvent received = receive_event(m, *connector_, local_ec ? "" : local.address().to_string(), id,
+                                               header.size() + m.content.size());
   queue::Envelope envelope;
   envelope.mail_from = m.mail_from.str();
   for (const auto& r : m.recipients) envelope.recipients.push_back(r.str());
+  envelope.dsn_ret = std::move(m.dsn_ret);
+  envelope.dsn_envid = std::move(m.dsn_envid);
+  for (auto& d : m.dsn) envelope.dsn.push_back({d.notify, std::move(d.orcpt)});
   // Counted against the receive budget until the queue has written the content (its Done).
   smtp::Reservation memory = std::move(m.memory);
   auto [ok, text] = co_await async_enqueue(spool, id, std::move(envelope), std::move(header),
                                            std::move(m.content), asio::use_awaitable);
   memory = smtp::Reservation();  // given back before the session reads the next message
   if (ok) {
+    logs::track(std::move(received));  // durably queued: the message's life starts here
+    metrics::count(metrics::kMessagesReceived, {{"connector", connector_->connector.name}});
     session_->message_queued(text);
   } else {
     log_line("queue: message from " + peer_ip_ + " refused: " + text);
@@ -351,12 +408,14 @@ asio::awaitable<void> Connection::authenticate(smtp::AuthRequest request) {
     co_return;
   }
   log_line(who + "AUTH failed for " + user + " from " + peer_ip_);
+  if (protocol_log_) protocol_log_->information(user, "authentication failed");
   server_.auth_failed({connector_->connector.name, peer_ip_, user});
   session_->auth_failed();
 }
 
 asio::awaitable<void> Connection::serve() {
   std::array<char, kReadBuffer> buffer;
+  if (protocol_log_) protocol_log_->connected();
   session_->start();
   bool open = co_await flush_output();
   while (open && !session_->closing()) {
@@ -419,6 +478,8 @@ asio::awaitable<void> Connection::serve() {
     ERR_clear_error();
   }
   socket_.close(ec);
+  // Remote: the client went away (or broke TLS) before we were done with it.
+  if (protocol_log_) protocol_log_->disconnected(session_->closing() ? "Local" : "Remote");
   server_.connection_closed(this);
 }
 

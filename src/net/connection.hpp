@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 
+#include "logs/protocol_log.hpp"
 #include "net/runtime.hpp"
 #include "smtp/session.hpp"
 
@@ -62,6 +63,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string counter_key_;
   std::string peer_ip_;
   std::optional<smtp::Session> session_;
+  // ProtocolLoggingLevel Verbose only (null otherwise: the session formats nothing for it).
+  std::unique_ptr<logs::ProtocolSession> protocol_log_;
   asio::steady_timer watchdog_timer_;
   asio::steady_timer tarpit_timer_;
   std::chrono::steady_clock::time_point started_;

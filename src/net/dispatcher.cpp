@@ -27,15 +27,6 @@ std::string domain_of(const std::string& address) {
   return at == std::string::npos ? std::string() : core::normalize_name(address.substr(at + 1));
 }
 
-// "550 5.1.1 User unknown" -> "5.1.1"; a reply without an enhanced code gets the class default.
-std::string status_of(const std::string& reply) {
-  if (reply.size() >= 9 && reply[3] == ' ' && (reply[4] == '4' || reply[4] == '5') && reply[5] == '.') {
-    size_t end = reply.find(' ', 4);
-    return reply.substr(4, end == std::string::npos ? std::string::npos : end - 4);
-  }
-  return !reply.empty() && reply[0] == '4' ? "4.0.0" : "5.0.0";
-}
-
 }  // namespace
 
 Dispatcher::Dispatcher(asio::io_context& io, queue::Spool& spool, delivery::MaildirDelivery& local,
@@ -79,7 +70,11 @@ void Dispatcher::drain_inbox() {
     inbox_bytes_ = 0;
     delivered.swap(delivered_);
   }
-  for (auto& m : messages) on_submit(std::move(m));
+  int64_t now = now_unix();
+  for (auto& m : messages) {
+    submission_in_.add(now);
+    on_submit(std::move(m));
+  }
   for (auto& [id, addresses] : delivered) on_local_delivered(id, addresses);
 }
 
@@ -132,6 +127,7 @@ void Dispatcher::local_done(const MessagePtr& m, const std::vector<LocalCopy>& c
   queue::StateUpdate update{m->q.id};
   Batch deferred{m, {}};
   std::optional<smtp::Reply> defer_reply;
+  std::vector<size_t> delivered, failed;
   for (size_t i : done) {
     smtp::Reply r = std::move(*m->part_reply[i]);
     m->part_reply[i].reset();
@@ -140,11 +136,14 @@ void Dispatcher::local_done(const MessagePtr& m, const std::vector<LocalCopy>& c
     if (r.positive()) {
       m->busy[i] = false;
       set_state(m, i, Status::kDelivered, r.text(), 0, agent, update);
+      note_delivered(m, i, DeliveredAs::kMailbox);
+      delivered.push_back(i);
       if (!agent.empty()) log_line("delivery: " + m->q.id + " " + rcpt + " delivered" + via + ": " + r.text());
     } else if (r.permanent()) {
       m->busy[i] = false;
       m->remote[i] = agent;
       set_state(m, i, Status::kFailed, r.text(), 0, agent, update);
+      failed.push_back(i);
       log_line("delivery: " + m->q.id + " " + rcpt + " failed" + via + ": " + r.text());
       events_->log(events::kOutboundDeliveryFailed, m->q.id + ":" + rcpt,
                    {{"QueueId", m->q.id}, {"Recipient", rcpt}, {"NextHop", agent}, {"Reply", r.text()}});
@@ -158,6 +157,9 @@ void Dispatcher::local_done(const MessagePtr& m, const std::vector<LocalCopy>& c
     return s.status == Status::kDelivered;
   });
   if (!all_done || !deferred.recipients.empty()) record(std::move(update));
+  logs::TrackingEvent via_agent{.server_hostname = agent.empty() ? "Maildir" : agent};
+  if (!delivered.empty()) track(*m, "DELIVER", "MAILBOX", delivered, via_agent);
+  if (!failed.empty()) track(*m, "FAIL", "MAILBOX", failed, via_agent);
   if (!deferred.recipients.empty()) {
     std::uniform_real_distribution<double> jitter(0.0, 1.0);
     int64_t next = now_unix() + core::message_retry_delay(config_->transport, jitter(rng_)).count();
@@ -231,6 +233,8 @@ void Dispatcher::on_submit(queue::QueuedMessage message) {
   m->remote.assign(m->q.envelope.recipients.size(), "");
   m->parts.assign(m->q.envelope.recipients.size(), 0);
   m->part_reply.assign(m->q.envelope.recipients.size(), std::nullopt);
+  m->queue_of.assign(m->q.envelope.recipients.size(), "");
+  m->held.assign(m->q.envelope.recipients.size(), false);
   if (m->q.arrival == 0) m->q.arrival = now_unix();
   // A recovered recipient that was tried, or is final, was routed before the restart: the
   // loop check was made then, and its content need not be read again for it.
@@ -238,6 +242,7 @@ void Dispatcher::on_submit(queue::QueuedMessage message) {
                                [](const auto& s) { return s.attempts > 0 || s.final(); });
   std::string id = m->q.id;
   messages_[id] = m;
+  admit(m);
   route(m);
   finish_if_done(m);  // a recovered message may have nothing left but its report
 }
@@ -250,6 +255,7 @@ void Dispatcher::set_state(const MessagePtr& m, size_t index, Status status, con
   st.next_attempt = next_attempt;
   if (status != Status::kDelivered || !hop.empty()) ++st.attempts;
   update.recipients.emplace_back(index, st);
+  count_outcome(*m, index, status);
 }
 
 bool Dispatcher::hop_count_exceeded(const queue::QueuedMessage& q) {
@@ -267,7 +273,7 @@ Result<std::string> Dispatcher::content_for_attempt(const queue::QueuedMessage& 
 }
 
 void Dispatcher::record(queue::StateUpdate update) {
-  if (update.recipients.empty() && !update.delay_notified) return;
+  if (update.recipients.empty() && !update.delay_notified && !update.attempt_began) return;
   std::string id = update.id;
   spool_.update(std::move(update), [id](Result<void> r) {
     if (!r) log_line("queue: " + id + ": " + r.error());
@@ -305,6 +311,8 @@ void Dispatcher::route(const MessagePtr& m) {
   const core::Directory* dir = cfg.directory.get();  // null: every accepted domain to Maildir, as before
   auto add_copy = [&](size_t i, const std::string& target, const std::string& mailbox, const std::string& address,
                       bool shared) {
+    // Local delivery queues by the recipient's domain, as addressed (MailboxDelivery).
+    if (hold(m, i, domain_of(rcpts[i]), "MailboxDelivery", "")) return;
     auto& list = copies[target];
     auto& index = copy_of[target];
     // Without a directory (the domain is all there is) each recipient keeps its own copy.
@@ -326,13 +334,19 @@ void Dispatcher::route(const MessagePtr& m) {
   };
   for (size_t i = 0; i < rcpts.size(); ++i) {
     if (m->q.state[i].final()) continue;
-    if (m->busy[i] || m->unreachable[i] || m->q.state[i].next_attempt > now) continue;
+    if (m->busy[i] || m->unreachable[i]) continue;
+    // Not due yet: routed only to learn its queue (a recovered message waiting for its retry).
+    bool not_due = m->q.state[i].next_attempt > now;
+    if (not_due && !m->queue_of[i].empty()) continue;
     std::set<std::string> accepted_here;
     const std::set<std::string>* accepted = &cfg.accepted_domains;
     if (dir) {
       using Kind = core::Directory::Resolution::Kind;
       core::Directory::Resolution res = dir->resolve(rcpts[i]);
       if (res.kind == Kind::kMailbox) {
+        if (m->q.state[i].attempts == 0 && core::to_lower(res.mailbox->primary_address) != core::to_lower(rcpts[i])) {
+          track(*m, "RESOLVE", "ROUTING", {}, {.recipients = {res.mailbox->primary_address}, .reference = rcpts[i]});
+        }
         add_copy(i, target_of(*res.mailbox), res.mailbox->primary_address, rcpts[i], true);
         continue;
       }
@@ -349,7 +363,12 @@ void Dispatcher::route(const MessagePtr& m) {
                      " is no mailbox here; not reached by this expansion");
           }
         }
-        if (m->parts[i] == 0) {
+        bool waits = m->held[i] || m->suspended || m->poison || not_due;
+        if (m->q.state[i].attempts == 0 && !waits) {
+          logs::TrackingEvent expanded{.recipients = res.members, .reference = rcpts[i]};
+          track(*m, "EXPAND", "ROUTING", {}, std::move(expanded));
+        }
+        if (m->parts[i] == 0 && !waits) {
           queue::StateUpdate update{m->q.id};
           set_state(m, i, Status::kDelivered, "250 2.1.5 group expanded: no member mailbox here", 0, "", update);
           record(std::move(update));
@@ -370,6 +389,9 @@ void Dispatcher::route(const MessagePtr& m) {
         add_copy(i, "Maildir", rcpts[i], rcpts[i], dir != nullptr);
         break;
       case core::Route::Kind::kConnector: {
+        const SendConnectorRuntime* sc = cfg.connector(r.connector);
+        bool dns = sc && sc->connector.dns_routing_enabled;
+        if (hold(m, i, r.next_hop, dns ? "DnsConnectorDelivery" : "SmartHostConnectorDelivery", r.connector)) break;
         std::string key = r.connector + "\n" + r.next_hop;
         Batch& b = by_hop[key];
         b.message = m;
@@ -377,14 +399,26 @@ void Dispatcher::route(const MessagePtr& m) {
         routes[key] = r;
         break;
       }
-      case core::Route::Kind::kNone:
+      case core::Route::Kind::kNone: {
         m->unreachable[i] = true;
         unreachable_.insert(m->q.id);
+        // A state line, so that a crash now does not count it as in flight (Poison).
+        queue::StateUpdate update{m->q.id};
+        queue::RecipientState& st = m->q.state[i];
+        st.last_reply = "451 4.4.4 no send connector serves " + domain_of(rcpts[i]);
+        update.recipients.emplace_back(i, st);
+        record(std::move(update));
         log_line("outbound: " + m->q.id + " " + rcpts[i] + " unreachable: no send connector serves " +
                  domain_of(rcpts[i]) + "; it waits for one");
         break;
+      }
     }
   }
+  // A retry, or the first attempt after a restart: marked, so that a crash during it counts
+  // (Poison). A fresh message's first attempt needs no mark (no state line means in flight).
+  bool dispatched = !copies.empty() || !by_hop.empty();
+  if (dispatched && !m->first_routing) record(queue::StateUpdate{.id = m->q.id, .attempt_began = true});
+  m->first_routing = false;
   std::vector<std::pair<std::vector<LocalCopy>, smtp::Reply>> unusable;  // bad delivery targets
   for (auto& [target, list] : copies) {
     for (const LocalCopy& c : list) {
@@ -496,6 +530,7 @@ void Dispatcher::fail_batch(const Batch& b, const smtp::Reply& reply, const std:
                  {{"QueueId", m->q.id}, {"Recipient", rcpt}, {"NextHop", hop}, {"Reply", text}});
   }
   record(std::move(update));
+  track(*m, "FAIL", hop == "mailbox" ? "MAILBOX" : "SMTP", b.recipients);
   finish_if_done(m);
 }
 
@@ -515,6 +550,14 @@ void Dispatcher::defer_batch(const Batch& b, const smtp::Reply& reply, const std
                  {{"QueueId", m->q.id}, {"Recipient", rcpt}, {"NextHop", hop}, {"Reply", text}});
   }
   record(std::move(update));
+  if (!b.recipients.empty()) {
+    QueueStats& stats = queue_stats_[m->queue_of[b.recipients.front()]];
+    stats.last_error = text;
+    stats.last_retry = now_unix();
+  }
+  track(*m, "DEFER", hop == "mailbox" || hop.starts_with("lmtp:") ? "MAILBOX" : "SMTP", b.recipients);
+  // An attempt ended: a removal asked for during it applies now.
+  if (m->pending_removal != queue::QueuedMessage::Removal::kNone) finish_if_done(m);
 }
 
 void Dispatcher::hop_failed(Hop& hop, const smtp::Reply& reply) {
@@ -528,6 +571,7 @@ void Dispatcher::hop_failed(Hop& hop, const smtp::Reply& reply) {
   }
   if (hop.connections > 0) return;  // those still trying take what waits; the last one defers
   std::string name = hop.connector + " -> " + hop.next_hop;
+  hop.last_error = reply.text();
   // The messages leave the delivery queue until the retry is due, so that expiry and the delay
   // notice see them like any other waiting message.
   for (Batch& b : hop.ready) defer_batch(b, reply, name, hop.retry_at);
@@ -535,75 +579,16 @@ void Dispatcher::hop_failed(Hop& hop, const smtp::Reply& reply) {
 }
 
 void Dispatcher::finish_if_done(const MessagePtr& m) {
-  if (m->finishing) return;
+  if (m->finishing || settle_admin(m)) return;
   for (size_t i = 0; i < m->busy.size(); ++i) {
     if (m->busy[i] || !m->q.state[i].final()) return;
   }
   m->finishing = true;
-  bool failed = std::any_of(m->q.state.begin(), m->q.state.end(),
-                            [](const auto& s) { return s.status == Status::kFailed; });
-  // Mail from <> is never reported on: no bounce of a bounce.
-  if (failed && !m->q.envelope.mail_from.empty() && config_) {
-    send_report(m, false);
-    return;
-  }
+  // The reports the sender is owed are queued first; they remove the message once durable.
+  if (send_final_reports(m)) return;
   spool_.remove(m->q.id);
   messages_.erase(m->q.id);
   unreachable_.erase(m->q.id);
-}
-
-void Dispatcher::send_report(const MessagePtr& m, bool delay) {
-  const OutboundConfig& cfg = *config_;
-  delivery::ReportInput in;
-  in.kind = delay ? delivery::ReportInput::Kind::kDelay : delivery::ReportInput::Kind::kFailure;
-  in.reporting_mta = cfg.server.fqdn;
-  in.postmaster = cfg.postmaster;
-  in.return_path = m->q.envelope.mail_from;
-  in.queue_id = m->q.id;
-  in.arrival = m->q.arrival;
-  in.now = now_unix();
-  // Larger originals are returned as headers only: no need to read more than that limit.
-  auto original = m->q.has_data() ? Result<std::string>(m->q.data) : spool_.load(m->q, in.max_full_original + 1);
-  if (original) {
-    in.original = std::move(*original);
-  } else {
-    log_line("outbound: " + m->q.id + ": the report goes without the original: " + original.error());
-  }
-  for (size_t i = 0; i < m->q.state.size(); ++i) {
-    const auto& st = m->q.state[i];
-    bool wanted = delay ? st.status == Status::kPending : st.status == Status::kFailed;
-    if (!wanted) continue;
-    std::string status = status_of(st.last_reply);
-    if (delay && status[0] != '4') status = "4.4.7";
-    if (st.last_reply.find("4.4.7") != std::string::npos && !delay) status = "4.4.7";
-    in.recipients.push_back({m->q.envelope.recipients[i], status, m->remote[i], st.last_reply});
-  }
-  if (in.recipients.empty()) return;
-  delivery::Report report = delivery::make_report(in);
-  std::string id = m->q.id;
-  log_line("outbound: " + id + " " + (delay ? "delay notice" : "non-delivery report") + " " + report.message_id +
-           " to " + in.return_path);
-  spool_.enqueue(spool_.new_id(), queue::Envelope{"", report.recipients}, "", std::move(report.data),
-                 [this, id, delay](Result<std::string> r) {
-                   asio::post(io_, [this, id, delay, ok = r.ok(), why = r.ok() ? std::string() : r.error()] {
-                     auto it = messages_.find(id);
-                     if (it == messages_.end()) return;
-                     const MessagePtr& m = it->second;
-                     if (!ok) {
-                       log_line("outbound: " + id + ": cannot queue the report: " + why + "; trying again");
-                       if (!delay) m->finishing = false;  // the tick tries again
-                       return;
-                     }
-                     if (delay) {
-                       record(queue::StateUpdate{id, {}, true});
-                       return;
-                     }
-                     spool_.remove(id);
-                     unreachable_.erase(id);
-                     messages_.erase(it);
-                   });
-                 });
-  if (delay) m->q.delay_notified = true;
 }
 
 void Dispatcher::tick() {
@@ -615,12 +600,13 @@ void Dispatcher::tick() {
     all.reserve(messages_.size());
     for (auto& [id, m] : messages_) all.push_back(m);
     for (const MessagePtr& m : all) {
-      if (m->finishing) continue;
+      if (m->finishing || m->poison) continue;  // Poison waits for an administrator: no expiry, no notice
       bool due = false, waiting = false;
+      bool stays = m->suspended || m->poison;  // routed only when an administrator says so
       for (size_t i = 0; i < m->busy.size(); ++i) {
         if (m->busy[i] || m->q.state[i].final()) continue;
         waiting = true;
-        if (!m->unreachable[i] && m->q.state[i].next_attempt <= now) due = true;
+        if (!stays && !m->unreachable[i] && !m->held[i] && m->q.state[i].next_attempt <= now) due = true;
       }
       if (waiting && core::expired(ts, m->q.arrival, now)) {
         queue::StateUpdate update{m->q.id};
@@ -631,7 +617,10 @@ void Dispatcher::tick() {
           set_state(m, i, Status::kFailed, reply, 0, "", update);
           log_line("outbound: " + m->q.id + " " + m->q.envelope.recipients[i] + " failed: " + reply);
         }
+        std::vector<size_t> expired;
+        for (const auto& [i, st] : update.recipients) expired.push_back(i);
         record(std::move(update));
+        track(*m, "FAIL", "QUEUE", expired);
       } else if (waiting && !m->q.envelope.mail_from.empty() &&
                  core::delay_notice_due(ts, m->q.arrival, now, m->q.delay_notified)) {
         send_report(m, true);

@@ -15,6 +15,10 @@
 // the mailbox agent reads its own) and let go when it ends, so memory grows with the messages
 // in attempts, not with the queue. A message fresh from the receiving side keeps its content
 // for its first routing only.
+// The administrator sees and steers the queues through net::QueueAdmin (core::QueueControl):
+// views and actions run on the delivery thread (dispatcher_queues.cpp, docs/queues.md), a
+// suspended or removed message is marked in its queue file, and a message in flight during
+// PoisonThreshold crashes waits in Poison for an administrator.
 // Threading: everything runs on the io_context given to it (one thread); submit() and
 // configure() may be called from any thread.
 #pragma once
@@ -24,6 +28,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <array>
 #include <deque>
 #include <functional>
 #include <list>
@@ -37,6 +42,8 @@
 #include <vector>
 
 #include "core/directory.hpp"
+#include "core/queue_control.hpp"
+#include "logs/tracking.hpp"
 #include "delivery/maildir.hpp"
 #include "events/event_log.hpp"
 #include "net/outbound_config.hpp"
@@ -62,10 +69,28 @@ class Dispatcher {
   // Thread-safe: closes every connection, stops the timers; io.run() then returns.
   void stop();
 
+  // Queue administration (get-queue, retry-queue, suspend-message, ...; queue_admin.hpp), on the
+  // delivery thread only (dispatcher_queues.cpp). Queues and messages as core::QueueControl
+  // describes them, computed from the state right now.
+  std::vector<core::QueueInfo> queue_views();
+  std::vector<core::MessageInfo> message_views(bool include_recipients);
+  Result<std::string> act_on_queue(const std::string& name, core::QueueAction action);
+  // `done` gets the messages acted on, once the change is durable (or the error that kept it out).
+  void act_on_message(const core::MessageRef& ref, core::MessageAction action,
+                      std::function<void(Result<std::vector<core::MessageInfo>>)> done);
+  // The envelope and where the content is in the queue file (no content), for export-message.
+  Result<queue::QueuedMessage> message_for(const core::MessageRef& ref);
+  asio::io_context& io() { return io_; }
+  queue::Spool& spool() { return spool_; }
+
   // Replaces the resolver (tests); by default one is made from the configuration.
   std::function<std::unique_ptr<Resolver>(asio::io_context&, const std::vector<std::string>& servers)> make_resolver;
 
  private:
+  // How a recipient was delivered, for NOTIFY=SUCCESS (RFC 3461 §6.2): into a mailbox here
+  // (Maildir, LMTP: "delivered"), to a next hop without DSN ("relayed"), or to one that took the
+  // request on (no report from here). kUnknown: delivered before a restart.
+  enum class DeliveredAs : uint8_t { kUnknown, kMailbox, kRelayed, kPassedOn };
   struct Message {
     queue::QueuedMessage q;
     std::vector<bool> busy;  // with an agent or in a delivery queue
@@ -77,6 +102,18 @@ class Dispatcher {
     // recipient), and the worst reply among those back so far.
     std::vector<int> parts;
     std::vector<std::optional<smtp::Reply>> part_reply;
+    // What get-message shows and the administrator steers (dispatcher_queues.cpp).
+    uint64_t number = 0;                // the <n> of its identity, per run
+    std::vector<std::string> queue_of;  // per recipient: the delivery queue it was routed to
+    std::vector<bool> held;             // that queue is suspended: waits for resume-queue
+    bool first_routing = false;         // fresh from the receiving side, never routed yet
+    bool suspended = false;
+    bool poison = false;                // in Poison: only resume-message or remove-message
+    queue::QueuedMessage::Removal pending_removal = queue::QueuedMessage::Removal::kNone;
+    // Delivery status notifications (dispatcher_reports.cpp): how each delivered recipient went
+    // (known in this run only), and the final reports (bits of ReportKind) already durable.
+    std::vector<DeliveredAs> delivered_as;
+    uint8_t reports_queued = 0;
   };
   using MessagePtr = std::shared_ptr<Message>;
   // One copy for a mailbox here: a Maildir file, or one RCPT of an LMTP transaction. `mailbox`
@@ -114,6 +151,7 @@ class Dispatcher {
     uint32_t failures = 0;  // consecutive failures of the next hop
     int64_t retry_at = 0;   // Unix seconds: in Retry until then
     std::set<std::string> tls_failed;  // "host:port" whose handshake failed: plain next time
+    std::string last_error;            // why the next hop last failed
   };
   // The outcome of trying to reach a next hop with a connection.
   struct Attempt {
@@ -142,9 +180,64 @@ class Dispatcher {
   void fail_batch(const Batch& b, const smtp::Reply& reply, const std::string& hop, const std::string& remote);
   void defer_batch(const Batch& b, const smtp::Reply& reply, const std::string& hop, int64_t next_attempt);
   void hop_failed(Hop& hop, const smtp::Reply& reply);
+  // Delivery status notifications (dispatcher_reports.cpp). send_report(m, true): the delay
+  // notice, once, for the recipients whose NOTIFY allows it. send_final_reports: the failure,
+  // delivered and relayed reports a finished message owes its sender, each durable before the
+  // message leaves the queue; false when none is owed (the caller removes the message).
   void send_report(const MessagePtr& m, bool delay);
+  bool send_final_reports(const MessagePtr& m);
+  void queue_report(const MessagePtr& m, int kind, const std::vector<size_t>& recipients,
+                    std::function<void(bool ok)> done);
+  void note_delivered(const MessagePtr& m, size_t index, DeliveredAs how);
   Resolver& resolver_for(const SendConnectorRuntime& c);
   void connection_ended();
+
+  // Queue administration and its bookkeeping (dispatcher_queues.cpp).
+  struct RateWindow {  // events per second over the last minute, in one-second buckets
+    std::array<uint32_t, 60> count{};
+    std::array<int64_t, 60> second{};
+    void add(int64_t now);
+    double rate(int64_t now) const;
+  };
+  struct QueueStats {
+    std::string delivery_type, connector;
+    std::string last_error;
+    int64_t last_retry = 0;
+    RateWindow in, out;
+  };
+  // Recipient `index` is routed to `queue` (its DeliveryType `kind`, its send connector):
+  // whether it waits there, its queue or its message suspended (or in Poison).
+  bool hold(const MessagePtr& m, size_t index, const std::string& queue, const std::string& kind,
+            const std::string& connector);
+  // The recipient enters `queue` (routing); `kind`: its DeliveryType, `connector` its send connector.
+  void enter_queue(const MessagePtr& m, size_t index, const std::string& queue, const std::string& kind,
+                   const std::string& connector);
+  std::string queue_name(const Message& m, size_t index) const;
+  // Takes the message's batches waiting in delivery queues back (not those in an attempt).
+  void take_back(const MessagePtr& m, const std::function<bool(size_t)>& which);
+  // A removal or a Poison decision: returns true when the message is gone.
+  bool settle_admin(const MessagePtr& m);
+  void remove_recipients(const MessagePtr& m, queue::StateUpdate& update);
+  MessagePtr find_message(const core::MessageRef& ref, std::string& error);
+  void admit(const MessagePtr& m);  // a new message: its number, Poison, marks from the queue file
+  // Message tracking (EXCHANGE-MODEL.md §8) for recipients `indices` of `m`.
+  void track(const Message& m, std::string event, std::string source, const std::vector<size_t>& indices,
+             logs::TrackingEvent event_base = {});
+  void count_outcome(const Message& m, size_t index, queue::RecipientState::Status status);
+  // SEND: one outbound transaction to `remote` ("host[ip]:port"), `tls` its version and cipher.
+  void track_send(const Message& m, const std::vector<size_t>& indices, const smtp::Outcome& outcome,
+                  const std::string& host, const std::string& remote, const std::string& tls,
+                  const std::string& connector);
+  struct QueueGroup;  // one message's recipients in one queue
+  std::set<std::pair<const Message*, size_t>> waiting_recipients() const;
+  std::map<std::string, QueueGroup> groups_of(const Message& m,
+                                              const std::set<std::pair<const Message*, size_t>>& waiting,
+                                              int64_t now) const;
+  std::string group_status(const Message& m, const QueueGroup& g) const;
+  core::MessageInfo message_info(const Message& m, const std::string& queue, const QueueGroup& g,
+                                 bool include_recipients) const;
+  // Applies a queue action to the hops and messages of `queue` (a delivery queue's name).
+  std::string retry_queue(const std::string& queue, bool resubmit);
 
   // The copies' replies (in `copies` order) are in: recipients whose copies are all back
   // become delivered (every copy 2xx), deferred (any 4xx, retried at MessageRetryInterval) or
@@ -173,6 +266,10 @@ class Dispatcher {
   uint64_t lmtp_serial_ = 0;
   std::map<uint64_t, std::function<void()>> lmtp_cancel_;  // closes an LMTP connection's socket
   std::set<std::string> unreachable_;  // queue ids with recipients waiting for a route
+  uint64_t last_number_ = 0;
+  std::map<std::string, QueueStats> queue_stats_;  // by queue name
+  std::set<std::string> suspended_queues_;         // lower-case names; not kept across a restart
+  RateWindow submission_in_;
   int connections_ = 0;
   std::set<asio::ip::tcp::socket*> sockets_;
   std::unique_ptr<Resolver> system_resolver_, external_resolver_;

@@ -17,6 +17,8 @@
 #include "core/names.hpp"
 #include "core/routing.hpp"
 #include "events/catalog.hpp"
+#include "logs/protocol_log.hpp"
+#include "metrics/metrics.hpp"
 #include "net/dispatcher.hpp"
 #include "smtp/command.hpp"
 
@@ -85,6 +87,23 @@ bool peer_went_away(asio::ip::tcp::socket& socket, SSL* ssl) {
   char byte;
   ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+// The send protocol log of one connection, when the connector is Verbose (null otherwise).
+std::unique_ptr<logs::ProtocolSession> open_protocol_session(const core::SendConnector& c,
+                                                             asio::ip::tcp::socket& socket,
+                                                             smtp::ClientSession& session) {
+  auto log = c.protocol_logging_verbose ? logs::protocol_log(logs::ProtocolLogKind::kSend) : nullptr;
+  if (!log) return nullptr;
+  std::error_code ec;
+  auto local = socket.local_endpoint(ec);
+  auto remote = socket.remote_endpoint(ec);
+  auto p = std::make_unique<logs::ProtocolSession>(
+      std::move(log), c.name, logs::format_endpoint(local.address().to_string(), local.port()),
+      logs::format_endpoint(remote.address().to_string(), remote.port()));
+  session.trace = [raw = p.get()](char dir, std::string_view line) { raw->trace(dir, line); };
+  p->connected();
+  return p;
 }
 
 bool is_ip_literal(const std::string& host) {
@@ -215,6 +234,8 @@ asio::awaitable<Dispatcher::Attempt> Dispatcher::converse(Hop& hop, const SendCo
     cc.auth_require_tls = c.smart_host_auth_mechanism == "BasicAuthRequireTLS";
   }
   smtp::ClientSession session(cc);
+  auto protocol_log = open_protocol_session(c, socket, session);
+  bool peer_ended = false;  // for the log's disconnect: Remote, else Local
   std::unique_ptr<SSL, SslFree> ssl;
   auto cap = [&](std::chrono::seconds limit) {
     return std::min<std::chrono::seconds>(limit, c.connection_inactivity_timeout);
@@ -241,12 +262,15 @@ asio::awaitable<Dispatcher::Attempt> Dispatcher::converse(Hop& hop, const SendCo
       if (r.positive()) {
         m->busy[i] = false;
         set_state(m, i, Status::kDelivered, r.text(), 0, name, update);
+        m->remote[i] = host;  // Remote-MTA of a relayed report
+        note_delivered(m, i, session.extensions().dsn ? DeliveredAs::kPassedOn : DeliveredAs::kRelayed);
         log_line("outbound: " + m->q.id + " " + m->q.envelope.recipients[i] + " delivered via " + remote + ": " +
                  r.text());
       } else if (r.permanent()) {
         m->busy[i] = false;
         m->remote[i] = host;
         set_state(m, i, Status::kFailed, r.text(), 0, name, update);
+        failed.recipients.push_back(i);
         log_line("outbound: " + m->q.id + " " + m->q.envelope.recipients[i] + " failed (next hop " + name + ", " +
                  remote + "): " + r.text());
         events_->log(events::kOutboundDeliveryFailed, m->q.id + ":" + m->q.envelope.recipients[i],
@@ -257,6 +281,10 @@ asio::awaitable<Dispatcher::Attempt> Dispatcher::converse(Hop& hop, const SendCo
         if (!defer_reply) defer_reply = r;
       }
     }
+    track_send(*m, b.recipients, o, host, remote,
+               ssl ? std::string(SSL_get_version(ssl.get())) + " " + SSL_get_cipher_name(ssl.get()) : "plain",
+               hop.connector);
+    if (!failed.recipients.empty()) track(*m, "FAIL", "SMTP", failed.recipients);
     bool all_delivered = std::all_of(m->q.state.begin(), m->q.state.end(),
                                      [](const auto& s) { return s.status == Status::kDelivered; });
     // Delivered in full: the removal (flushed) is the record; otherwise the state is.
@@ -286,6 +314,7 @@ asio::awaitable<Dispatcher::Attempt> Dispatcher::converse(Hop& hop, const SendCo
         std::tie(ec, std::ignore) = co_await asio::async_write(socket, asio::buffer(out), kUse);
       }
       if (ec) {
+        peer_ended = !deadline.expired();
         deadline.expired() ? session.timed_out() : session.peer_closed();
       }
     }
@@ -311,18 +340,25 @@ asio::awaitable<Dispatcher::Attempt> Dispatcher::converse(Hop& hop, const SendCo
         if (auto bad = tls::check_peer(ssl.get(), tls::parse_peer_check(c.tls_auth_level), domain)) reason = *bad;
       }
       if (!reason.empty()) {
+        if (protocol_log) protocol_log->information(reason, "TLS negotiation failed");
         if (!c.require_tls) hop.tls_failed.insert(remote);
         if (c.require_tls) {
           events_->log(events::kSmtpSendTlsRequiredFailed, c.name + ":" + remote,
                        {{"Connector", c.name}, {"RemoteHost", remote}, {"Reason", reason}});
         }
         ssl.reset();
+        metrics::count(metrics::kTlsHandshakeFailures, {{"direction", "send"}});
         session.tls_failed(reason);
         continue;
       }
       log_line("outbound: TLS with " + remote + ": " + SSL_get_version(ssl.get()) + " " +
                SSL_get_cipher_name(ssl.get()) + "; peer certificate " + tls::describe_peer_certificate(ssl.get()) +
                (sc.client_thumbprint.empty() ? "" : "; client certificate " + sc.client_thumbprint));
+      if (protocol_log) {
+        protocol_log->information(std::string(SSL_get_version(ssl.get())) + " " + SSL_get_cipher_name(ssl.get()),
+                                  "TLS negotiated");
+      }
+      metrics::count(metrics::kTlsHandshakes, {{"direction", "send"}, {"version", SSL_get_version(ssl.get())}});
       session.tls_started();
       continue;
     }
@@ -359,6 +395,7 @@ asio::awaitable<Dispatcher::Attempt> Dispatcher::converse(Hop& hop, const SendCo
       if (sent > 0 && peer_went_away(socket, ssl.get())) {
         // The peer closed the reused connection (or said 421) while it was idle: nothing is
         // lost, the next message takes a fresh connection.
+        peer_ended = true;
         break;
       }
       current = std::move(hop.ready.front());
@@ -390,6 +427,12 @@ asio::awaitable<Dispatcher::Attempt> Dispatcher::converse(Hop& hop, const SendCo
       om.eight_bit = has_eight_bit(*content);
       om.data = std::move(*content);
       om.smtputf8 = needs_smtputf8(q, current->recipients);
+      // RFC 3461 requests, for the session to pass on if the next hop offers DSN.
+      om.dsn_ret = q.envelope.dsn_ret;
+      om.dsn_envid = q.envelope.dsn_envid;
+      if (!q.envelope.dsn.empty()) {
+        for (size_t i : current->recipients) om.dsn.push_back({q.envelope.dsn[i].notify, q.envelope.dsn[i].orcpt});
+      }
       ++sent;
       session.send(std::move(om));
       continue;
@@ -412,6 +455,7 @@ asio::awaitable<Dispatcher::Attempt> Dispatcher::converse(Hop& hop, const SendCo
       expired = deadline.expired();
     }
     if (ec) {
+      peer_ended = !expired;
       expired ? session.timed_out() : session.peer_closed();
       continue;
     }
@@ -430,6 +474,7 @@ asio::awaitable<Dispatcher::Attempt> Dispatcher::converse(Hop& hop, const SendCo
     SSL_shutdown(ssl.get());
     ERR_clear_error();
   }
+  if (protocol_log) protocol_log->disconnected(peer_ended ? "Remote" : "Local");
   if (!attempt.reached) {
     attempt.failure = session.failure().value_or(smtp::make_reply(451, "4.4.0", "connection to " + remote + " failed"));
     if (session.tls_was_required_and_missing()) {

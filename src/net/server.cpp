@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "core/log.hpp"
+#include "metrics/metrics.hpp"
 #include "mgmt/password.hpp"
 #include "net/connection.hpp"
 
@@ -286,6 +287,8 @@ void Server::on_accept(Listener& l, asio::ip::tcp::socket socket) {
   }
   ++counters.total;
   ++counters.per_source[source];
+  metrics::count(metrics::kConnectionsAccepted, {{"connector", c.name}});
+  metrics::add_gauge(metrics::kConnectionsOpen, {{"connector", c.name}}, 1);
   auto conn = std::make_shared<Connection>(*this, std::move(socket), connector, c.name);
   connections_.insert(conn.get());
   conn->start();
@@ -294,6 +297,7 @@ void Server::on_accept(Listener& l, asio::ip::tcp::socket socket) {
 void Server::connection_closed(Connection* c) {
   connections_.erase(c);
   Counters& counters = counters_[c->counter_key()];
+  metrics::add_gauge(metrics::kConnectionsOpen, {{"connector", c->counter_key()}}, -1);
   --counters.total;
   if (--counters.per_source[c->source()] == 0) counters.per_source.erase(c->source());
   maybe_finish_stop();

@@ -3,12 +3,14 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <optional>
 #include <vector>
 
+#include "core/message_header.hpp"
 #include "smtp/command.hpp"
 
 namespace starling::queue {
@@ -60,12 +62,15 @@ class Stream {
     }
   }
 
-  // Passes the next `n` octets through `crc`; false when the file ends first.
-  bool checksum(uint64_t n, uint32_t& crc) {
+  // Passes the next `n` octets through `crc`, keeping the first of them in `prefix` up to its
+  // capacity; false when the file ends first.
+  bool checksum(uint64_t n, uint32_t& crc, std::string& prefix, size_t prefix_max) {
     while (n > 0) {
       if (pos_ == end_ && !fill()) return false;
       size_t take = static_cast<size_t>(std::min<uint64_t>(n, end_ - pos_));
-      crc = crc_update(crc, std::string_view(buf_.data() + pos_, take));
+      std::string_view piece(buf_.data() + pos_, take);
+      crc = crc_update(crc, piece);
+      if (prefix.size() < prefix_max) prefix.append(piece.substr(0, prefix_max - prefix.size()));
       pos_ += take;
       n -= take;
     }
@@ -115,8 +120,23 @@ bool apply_state_line(std::string_view line, QueuedMessage& m) {
   std::string_view payload = line.substr(11);
   if (crc_update(0, payload) != crc) return false;
   std::string_view kind = word(payload);
+  m.in_flight = kind == "a";
   if (kind == "d") {
     m.delay_notified = true;
+    return true;
+  }
+  if (kind == "a") return true;
+  if (kind == "c") {
+    parse_number(payload, m.crashes);  // damage (checksummed, yet not a number): no change
+    return true;
+  }
+  if (kind == "h" || kind == "x") {
+    if (payload != "0" && payload != "1") return true;
+    if (kind == "h") {
+      m.suspended = payload == "1";
+    } else {
+      m.removal = payload == "1" ? QueuedMessage::Removal::kWithReport : QueuedMessage::Removal::kWithoutReport;
+    }
     return true;
   }
   if (kind != "r") return false;
@@ -136,8 +156,40 @@ bool apply_state_line(std::string_view line, QueuedMessage& m) {
   return true;
 }
 
-// The header, from after the magic line to the empty line: from, rcpt..., size, crc32, in the
-// order the writer puts them.
+static_assert(RecipientDsn::kSuccess == smtp::DsnRequest::kSuccess && RecipientDsn::kFailure == smtp::DsnRequest::kFailure &&
+              RecipientDsn::kDelay == smtp::DsnRequest::kDelay && RecipientDsn::kNever == smtp::DsnRequest::kNever);
+
+// The optional DSN lines (RFC 3461), each at most once where it may be: "ret" then "envid" after
+// "from", "notify" then "orcpt" after a "rcpt". `order` is how far the current group got (0:
+// none yet). Their values are checked with the rest of the envelope (envelope_problem).
+Result<bool> read_dsn_line(std::string_view l, bool before_rcpt, int& order, Envelope& e) {
+  static constexpr std::array<std::string_view, 4> kNames{"ret ", "envid ", "notify ", "orcpt "};
+  size_t kind = 0;
+  while (kind < kNames.size() && !l.starts_with(kNames[kind])) ++kind;
+  if (kind == kNames.size()) return false;
+  int rank = static_cast<int>(kind % 2) + 1;
+  if ((kind < 2) != before_rcpt || rank <= order) return make_error("header lines out of order");
+  order = rank;
+  std::string_view value = l.substr(kNames[kind].size());
+  if (value.empty()) return make_error("empty DSN header line");
+  if (kind == 0) e.dsn_ret = std::string(value);
+  if (kind == 1) e.dsn_envid = std::string(value);
+  if (kind >= 2) {
+    e.dsn.resize(e.recipients.size());
+    RecipientDsn& d = e.dsn.back();
+    if (kind == 3) {
+      d.orcpt = std::string(value);
+    } else {
+      std::string why;
+      d.notify = smtp::parse_notify(value, why);
+      if (d.notify == 0) return make_error("bad notify line");
+    }
+  }
+  return true;
+}
+
+// The header, from after the magic line to the empty line: from, [ret], [envid], then rcpt
+// lines each with its [notify] and [orcpt], size, crc32, in the order the writer puts them.
 struct Header {
   Envelope envelope;
   uint64_t size = 0;
@@ -153,6 +205,7 @@ Result<Header> read_header(Stream& in) {
   h.length = kMagicLine.size() + 1;
   enum class Next { kFrom, kRcpt, kRcptOrSize, kCrc, kEnd } next = Next::kFrom;
   std::string line;
+  int dsn_order = 0;
   while (true) {
     Stream::Got got = in.line(kMaxHeaderLine, line);
     if (got == Stream::Got::kError) return make_error("cannot read: " + in.error_text());
@@ -161,7 +214,13 @@ Result<Header> read_header(Stream& in) {
     h.length += line.size() + 1;
     std::string_view l = line;
     if (l.empty()) break;
-    if (next == Next::kFrom && l.starts_with("from ")) {
+    auto dsn = next == Next::kRcpt || next == Next::kRcptOrSize
+                   ? read_dsn_line(l, next == Next::kRcpt, dsn_order, h.envelope)
+                   : Result<bool>(false);
+    if (!dsn) return std::move(dsn).take_error();
+    if (*dsn) {
+      // covered by the CRC like the lines around it
+    } else if (next == Next::kFrom && l.starts_with("from ")) {
       h.envelope.mail_from = std::string(l.substr(5));
       next = Next::kRcpt;
     } else if ((next == Next::kRcpt || next == Next::kRcptOrSize) && l.starts_with("rcpt ")) {
@@ -169,6 +228,8 @@ Result<Header> read_header(Stream& in) {
         return make_error("more than " + std::to_string(kMaxRecipients) + " recipients");
       }
       h.envelope.recipients.emplace_back(l.substr(5));
+      if (!h.envelope.dsn.empty()) h.envelope.dsn.resize(h.envelope.recipients.size());
+      dsn_order = 0;
       next = Next::kRcptOrSize;
     } else if (next == Next::kRcptOrSize && l.starts_with("size ")) {
       if (!parse_number(l.substr(5), h.size)) return make_error("bad size line");
@@ -185,6 +246,7 @@ Result<Header> read_header(Stream& in) {
     }
     h.fields_crc = crc_update(crc_update(h.fields_crc, l), "\n");
   }
+  if (!h.envelope.dsn.empty()) h.envelope.dsn.resize(h.envelope.recipients.size());
   h.have_size = next == Next::kCrc || next == Next::kEnd;
   h.complete = next == Next::kEnd;
   return h;
@@ -204,6 +266,24 @@ bool valid_address(std::string_view a, bool reverse_path) {
   return parsed && parsed->params.empty() && parsed->address.str() == a;
 }
 
+namespace {
+
+// What the receiving side accepts of RFC 3461's parameters (smtp::Session), and nothing else.
+std::string dsn_problem(const Envelope& e) {
+  if (!e.dsn_ret.empty() && e.dsn_ret != "FULL" && e.dsn_ret != "HDRS") return "invalid DSN RET";
+  if (!e.dsn_envid.empty() && !smtp::envid_problem(e.dsn_envid).empty()) return "invalid DSN ENVID";
+  if (!e.dsn.empty() && e.dsn.size() != e.recipients.size()) return "DSN requests do not match the recipients";
+  for (size_t i = 0; i < e.dsn.size(); ++i) {
+    if (e.dsn[i].notify != 0 && !smtp::valid_notify(e.dsn[i].notify)) return "invalid NOTIFY of recipient #" + std::to_string(i + 1);
+    if (!e.dsn[i].orcpt.empty() && !smtp::orcpt_problem(e.dsn[i].orcpt).empty()) {
+      return "invalid ORCPT of recipient #" + std::to_string(i + 1);
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 std::string envelope_problem(const Envelope& e) {
   if (!valid_address(e.mail_from, true)) return "invalid reverse path";
   if (e.recipients.empty()) return "no recipients";
@@ -211,12 +291,19 @@ std::string envelope_problem(const Envelope& e) {
   for (size_t i = 0; i < e.recipients.size(); ++i) {
     if (!valid_address(e.recipients[i], false)) return "invalid recipient #" + std::to_string(i + 1);
   }
-  return {};
+  return dsn_problem(e);
 }
 
 std::string header_fields(const Envelope& e, uint64_t size) {
   std::string fields = "from " + e.mail_from + "\n";
-  for (const auto& r : e.recipients) fields += "rcpt " + r + "\n";
+  if (!e.dsn_ret.empty()) fields += "ret " + e.dsn_ret + "\n";
+  if (!e.dsn_envid.empty()) fields += "envid " + e.dsn_envid + "\n";
+  for (size_t i = 0; i < e.recipients.size(); ++i) {
+    fields += "rcpt " + e.recipients[i] + "\n";
+    if (i >= e.dsn.size()) continue;
+    if (e.dsn[i].notify != 0) fields += "notify " + smtp::format_notify(e.dsn[i].notify) + "\n";
+    if (!e.dsn[i].orcpt.empty()) fields += "orcpt " + e.dsn[i].orcpt + "\n";
+  }
   fields += "size " + std::to_string(size) + "\n";
   return fields;
 }
@@ -255,11 +342,18 @@ Result<QueuedMessage> read_queue_file(std::string id, uint64_t file_size, const 
   m.envelope = std::move(h.envelope);
   m.content_offset = h.length;
   m.content_size = h.size;
-  if (!in.checksum(h.size, m.content_crc)) {
+  // The header section's start, for Subject and Message-ID; let go once summarized.
+  std::string head;
+  if (!in.checksum(h.size, m.content_crc, head, core::kMaxHeaderScan)) {
     return make_error(in.failed() ? "cannot read: " + in.error_text() : "incomplete (shorter than its size)");
   }
   if (!in.expect(kTrailer)) return make_error("incomplete (no trailer)");
   if (crc_combine(h.fields_crc, m.content_crc, h.size) != h.crc) return make_error("checksum does not match");
+  core::HeaderSummary summary = core::summarize_header(head);
+  m.message_id = std::move(summary.message_id);
+  m.subject = std::move(summary.subject);
+  m.in_flight = true;  // until a state line says otherwise
+  m.recovered = true;
   m.state.resize(m.envelope.recipients.size());
   while (in.line(kMaxStateLine, line) == Stream::Got::kLine && apply_state_line(line, m)) {
   }

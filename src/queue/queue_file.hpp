@@ -23,8 +23,9 @@ namespace starling::queue {
 // (at most about 33 MB even when full) whatever the connectors allow.
 inline constexpr uint64_t kMaxMessageSize = uint64_t{1} << 31;  // 2 GiB
 inline constexpr size_t kMaxRecipients = 100000;
-// "rcpt " and an address of at most 64 + 1 + 255 octets (RFC 5321 §4.5.3.1.1, §4.5.3.1.2).
-inline constexpr size_t kMaxHeaderLine = 400;
+// "rcpt " and an address of at most 64 + 1 + 255 octets (RFC 5321 §4.5.3.1.1, §4.5.3.1.2), or
+// "orcpt " and an ORCPT of at most 500 (RFC 3461 §4.2).
+inline constexpr size_t kMaxHeaderLine = 512;
 // A state line carries at most a 1000-octet reply and a few numbers.
 inline constexpr size_t kMaxStateLine = 2048;
 

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/log.hpp"
+#include "core/message_header.hpp"
 #include "queue/queue_file.hpp"
 
 namespace starling::queue {
@@ -18,6 +19,7 @@ namespace {
 
 constexpr std::string_view kMagic = "STARLING-QUEUE 1\n";
 constexpr std::string_view kTrailer = "\nEND\n";
+constexpr const char* kCleanMarker = "clean";  // a clean stop (spool.hpp: Poison)
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -101,6 +103,8 @@ Result<std::unique_ptr<Spool>> Spool::open(const std::filesystem::path& dir, Spo
 
 Spool::Spool(std::filesystem::path dir, int dir_fd, int free_fd, SpoolIo io)
     : dir_(std::move(dir)), dir_fd_(dir_fd), free_fd_(free_fd), io_(std::move(io)) {
+  struct stat marker {};
+  clean_at_open_ = ::fstatat(dir_fd_, kCleanMarker, &marker, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(marker.st_mode);
   size_t refused = 0;
   auto names = entries_of(free_fd_);
   for (const std::string& name : names ? *names : std::vector<std::string>{}) {
@@ -128,8 +132,17 @@ Spool::~Spool() {
   }
   wake_.notify_all();
   writer_.join();
+  // Only a spool that took over the queue (recovered it) or found it clean may call it clean.
+  if (recovered_ || clean_at_open_) write_clean_marker();
   ::close(dir_fd_);
   ::close(free_fd_);
+}
+
+void Spool::write_clean_marker() {
+  int fd = ::openat(dir_fd_, kCleanMarker, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!ok || ::fsync(dir_fd_) != 0) log_line("queue: cannot mark the stop as clean: " + errno_text());
 }
 
 std::string Spool::new_id() {
@@ -287,6 +300,12 @@ Result<void> Spool::append_state(const StateUpdate& u) {
                        one_line(st.last_reply));
   }
   if (u.delay_notified) text += state_line("d");
+  if (u.crashes) text += state_line("c " + std::to_string(*u.crashes));
+  if (u.suspended) text += state_line(*u.suspended ? "h 1" : "h 0");
+  if (u.removal != QueuedMessage::Removal::kNone) {
+    text += state_line(u.removal == QueuedMessage::Removal::kWithReport ? "x 1" : "x 0");
+  }
+  if (u.attempt_began) text += state_line("a");
   if (text.empty()) return {};
   auto opened = open_regular(dir_fd_, u.id, O_WRONLY | O_APPEND);
   if (!opened) {
@@ -384,6 +403,10 @@ void Spool::run() {
           m.content_offset = p.content_offset;
           m.content_size = m.data.size();
           m.content_crc = p.content_crc;
+          core::HeaderSummary summary = core::summarize_header(
+              std::string_view(m.data).substr(0, core::kMaxHeaderScan));
+          m.message_id = std::move(summary.message_id);
+          m.subject = std::move(summary.subject);
           sink_(std::move(m));
         }
       } else {
@@ -414,27 +437,40 @@ Result<QueuedMessage> parse_queue_file(std::string id, const std::string& bytes)
   return m;
 }
 
-Result<std::string> Spool::load(const QueuedMessage& m, uint64_t limit) const {
-  auto opened = open_regular(dir_fd_, m.id, O_RDONLY);
+namespace {
+
+// `n` octets of a message's content from `offset`, read from its file.
+Result<std::string> read_content(int dir_fd, const QueuedMessage& m, uint64_t offset, uint64_t n) {
+  auto opened = open_regular(dir_fd, m.id, O_RDONLY);
   if (!opened) return make_error("cannot open queue file " + m.id + ": " + opened.error());
   int fd = *opened;
-  uint64_t want = std::min(limit, m.content_size);
-  std::string out(want, '\0');
+  std::string out(n, '\0');
   uint64_t done = 0;
-  while (done < want) {
-    ssize_t n = read_at(fd, out.data() + done, want - done, m.content_offset + done);
-    if (n <= 0) {
-      std::string why = n < 0 ? errno_text() : "shorter than its content";
+  while (done < n) {
+    ssize_t got = read_at(fd, out.data() + done, n - done, m.content_offset + offset + done);
+    if (got <= 0) {
+      std::string why = got < 0 ? errno_text() : "shorter than its content";
       ::close(fd);
       return make_error("cannot read queue file " + m.id + ": " + why);
     }
-    done += static_cast<uint64_t>(n);
+    done += static_cast<uint64_t>(got);
   }
   ::close(fd);
-  if (want == m.content_size && crc_update(0, out) != m.content_crc) {
+  if (offset == 0 && n == m.content_size && crc_update(0, out) != m.content_crc) {
     return make_error("queue file " + m.id + " changed: its content does not match its checksum");
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::string> Spool::load(const QueuedMessage& m, uint64_t limit) const {
+  return read_content(dir_fd_, m, 0, std::min(limit, m.content_size));
+}
+
+Result<std::string> Spool::read_range(const QueuedMessage& m, uint64_t offset, uint64_t max_bytes) const {
+  if (offset > m.content_size) return make_error("offset " + std::to_string(offset) + " is past the message's end");
+  return read_content(dir_fd_, m, offset, std::min(max_bytes, m.content_size - offset));
 }
 
 namespace {
@@ -466,7 +502,9 @@ class Aside {
   int fd_ = -1;
 };
 
-bool is_subdirectory(std::string_view name) { return name == "free" || name == "incomplete" || name == "corrupt"; }
+bool is_subdirectory(std::string_view name) {
+  return name == "free" || name == "incomplete" || name == "corrupt" || name == kCleanMarker;
+}
 
 }  // namespace
 
@@ -478,6 +516,15 @@ Result<Spool::Recovered> Spool::recover() {
   std::erase_if(ids, [](const std::string& n) { return is_subdirectory(n); });
   std::sort(ids.begin(), ids.end());  // ids are time-ordered
   Aside incomplete(dir_fd_, "incomplete"), corrupt(dir_fd_, "corrupt");
+  // The marker goes before any delivery starts: a crash from now on must find it missing.
+  out.after_crash = !clean_at_open_;
+  recovered_ = true;
+  if (clean_at_open_) {
+    ::unlinkat(dir_fd_, kCleanMarker, 0);
+    if (::fsync(dir_fd_) != 0) log_line("queue: cannot flush " + dir_.string() + ": " + errno_text());
+    clean_at_open_ = false;
+  }
+  bool counted = false;
   for (const std::string& id : ids) {
     struct stat st {};
     auto opened = open_regular(dir_fd_, id, O_RDONLY, &st);
@@ -498,7 +545,18 @@ Result<Spool::Recovered> Spool::recover() {
       return ::read(fd, buf, n);
     });
     ::close(fd);
+    if (m && m->removal == QueuedMessage::Removal::kWithoutReport) {
+      remove_now(id);  // removed by an administrator just before the stop
+      continue;
+    }
     if (m) {
+      if (out.after_crash && m->in_flight) {
+        m->crashes += 1;
+        StateUpdate crashed{id};
+        crashed.crashes = m->crashes;
+        if (auto r = append_state(crashed); !r) log_line("queue: " + r.error());
+        counted = true;
+      }
       out.messages.push_back(std::move(*m));
       continue;
     }
@@ -512,6 +570,7 @@ Result<Spool::Recovered> Spool::recover() {
     (is_incomplete ? incomplete : corrupt).move(id);
     (is_incomplete ? out.discarded : out.corrupt).push_back(id + ": " + m.error());
   }
+  if (counted && io_.sync(dir_fd_) != 0) log_line("queue: cannot flush the crash counts: " + errno_text());
   return out;
 }
 

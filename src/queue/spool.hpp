@@ -11,7 +11,11 @@
 //
 // File format (text header, then the message octets as stored, then the trailer):
 //   STARLING-QUEUE 1\n from <addr>\n rcpt <addr>\n... size <n>\n crc32 <hex>\n \n <n octets> \nEND\n
-// The CRC-32 covers the from, rcpt and size lines and the message octets.
+// with the delivery status notification requests (RFC 3461), when the client made any, as
+// optional lines: "ret FULL|HDRS" and "envid <xtext>" after from, "notify <NEVER|SUCCESS,FAILURE,
+// DELAY>" and "orcpt <addr-type;xtext>" after the rcpt they belong to. Files without them (older
+// ones) read as before; a malformed or misplaced one is damage.
+// The CRC-32 covers the from, DSN, rcpt and size lines and the message octets.
 // What the writer refuses (queue_file.hpp): more than kMaxRecipients recipients, an address that
 // is not one (control characters, RFC 5321 lengths), content over kMaxMessageSize. Recovery calls
 // any of these damage, with lines longer than the writer writes.
@@ -30,8 +34,19 @@
 // Delivery state is appended after the trailer, one line per change, each with its own CRC-32:
 //   S <crc32 of the rest> r <index> <P|D|F> <attempts> <next attempt, Unix s> <last reply>\n
 //   S <crc32 of the rest> d\n                                  (the delay notice was sent)
+//   S <crc32 of the rest> a\n                                  (an attempt began)
+//   S <crc32 of the rest> c <crashes>\n                        (crashes with it in flight)
+//   S <crc32 of the rest> h <1|0>\n                            (suspended / resumed by an administrator)
+//   S <crc32 of the rest> x <1|0>\n                            (removed by an administrator, with a
+//                                                              report or without: recovery drops it)
 // The latest line for a recipient wins. A torn or damaged last line (a crash while appending,
 // never flushed, so never relied on) ends the state: the lines before it stand.
+//
+// Poison: a clean stop leaves DIR/queue/clean (flushed) after the writer's last batch; recovery
+// takes it away. Recovery without it follows a crash: a message whose last state line is "a", or
+// that has no state line at all (a fresh message goes to its first attempt at once), was in
+// flight, and gets a "c" line with its crash count one higher. The dispatcher sets aside a
+// message that reaches PoisonThreshold.
 #pragma once
 
 #include <sys/uio.h>
@@ -42,6 +57,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -92,6 +108,13 @@ struct QueuedMessage {
   // read when the message is written and again when it is recovered.
   std::string message_id;  // "<...>", or ""
   std::string subject;
+  // The administrator's marks and the crash count, from the state lines (see the format above).
+  enum class Removal : char { kNone, kWithoutReport, kWithReport };
+  Removal removal = Removal::kNone;
+  bool suspended = false;
+  uint32_t crashes = 0;
+  bool in_flight = false;  // at recovery: its last state line is "a", or it has none
+  bool recovered = false;  // read back from its file (not fresh from the receiving side)
   // Where the content is in the queue file: `data` holds it only for a message fresh from the
   // receiving side (for its first attempt) or while an attempt has loaded it.
   uint64_t content_offset = 0;
@@ -110,6 +133,10 @@ struct StateUpdate {
   std::string id;
   std::vector<std::pair<size_t, RecipientState>> recipients;  // by envelope index
   bool delay_notified = false;
+  bool attempt_began = false;                   // "a"
+  std::optional<uint32_t> crashes;              // "c"
+  std::optional<bool> suspended;                // "h"
+  QueuedMessage::Removal removal = QueuedMessage::Removal::kNone;  // "x"
 };
 
 // The arrival time encoded in a queue id (microseconds, hex); 0 for a foreign name.
@@ -145,6 +172,7 @@ class Spool {
     std::vector<QueuedMessage> messages;
     std::vector<std::string> discarded;
     std::vector<std::string> corrupt;
+    bool after_crash = false;  // no clean-stop marker: in-flight messages counted a crash
   };
   // Memory is O(the largest header), whatever the files' sizes. Each entry is opened with
   // O_NOFOLLOW; what is not a regular file is moved to corrupt/ and named in `corrupt`.
@@ -154,6 +182,9 @@ class Spool {
   // `limit` octets. Read whole, it is checked against the message's CRC-32. An error when the
   // message is no longer queued or its file was changed.
   Result<std::string> load(const QueuedMessage& message, uint64_t limit = UINT64_MAX) const;
+  // At most `max_bytes` octets of the content from `offset` (export-message reads piece by
+  // piece). Bounds are checked; a piece that is the whole content is checked against the CRC-32.
+  Result<std::string> read_range(const QueuedMessage& message, uint64_t offset, uint64_t max_bytes) const;
 
   // Receives every message once it is durable, on the writer thread, after its Done. Set it
   // before the first enqueue.
@@ -190,7 +221,11 @@ class Spool {
   Result<void> append_state(const StateUpdate& u);
   void remove_now(const std::string& id);
 
+  void write_clean_marker();
+
   std::filesystem::path dir_;
+  bool clean_at_open_ = false;  // DIR/queue/clean was there: the last stop was clean
+  bool recovered_ = false;
   int dir_fd_;
   int free_fd_;
   std::vector<std::string> free_;  // recyclable files in free/, guarded by mutex_

@@ -536,5 +536,151 @@ TEST(Spool, ContentIsReloadedFromTheFileAndCheckedAfterRecovery) {
   EXPECT_FALSE((*s)->load(m));
 }
 
+// The administrator's marks and Poison's crash counts (spool.hpp's format comment).
+
+StateUpdate mark(std::string id) { return StateUpdate{.id = std::move(id)}; }
+
+TEST(Spool, SuspensionCrashCountAndRemovalWithReportSurviveAReopen) {
+  TempDir dir;
+  std::string suspended, removed;
+  {
+    auto s = Spool::open(dir.path);
+    suspended = *enqueue_and_wait(**s, "one\r\n");
+    removed = *enqueue_and_wait(**s, "two\r\n");
+    StateUpdate u = mark(suspended);
+    u.suspended = true;
+    u.crashes = 3;
+    update_and_wait(**s, u);
+    StateUpdate r = mark(removed);
+    r.removal = QueuedMessage::Removal::kWithReport;
+    update_and_wait(**s, r);
+  }
+  auto s = Spool::open(dir.path);
+  auto rec = (*s)->recover();
+  ASSERT_EQ(rec->messages.size(), 2u);
+  EXPECT_TRUE(rec->messages[0].suspended);
+  EXPECT_EQ(rec->messages[0].crashes, 3u + 0u);  // its last line is no attempt: not counted again
+  EXPECT_EQ(rec->messages[0].removal, QueuedMessage::Removal::kNone);
+  EXPECT_FALSE(rec->messages[1].suspended);
+  EXPECT_EQ(rec->messages[1].removal, QueuedMessage::Removal::kWithReport);
+  EXPECT_TRUE(rec->messages[0].recovered);
+  // A resume is a line too: the latest wins.
+  StateUpdate resumed = mark(suspended);
+  resumed.suspended = false;
+  update_and_wait(**s, resumed);
+  auto again = (*s)->recover();
+  EXPECT_FALSE(again->messages[0].suspended);
+}
+
+TEST(Spool, AMessageRemovedWithoutAReportDoesNotComeBack) {
+  TempDir dir;
+  std::string id;
+  {
+    auto s = Spool::open(dir.path);
+    id = *enqueue_and_wait(**s, "gone\r\n");
+    StateUpdate u = mark(id);
+    u.removal = QueuedMessage::Removal::kWithoutReport;
+    update_and_wait(**s, u);
+  }
+  auto s = Spool::open(dir.path);
+  auto rec = (*s)->recover();
+  EXPECT_TRUE(rec->messages.empty());
+  EXPECT_FALSE(std::filesystem::exists(dir.path / id));
+  EXPECT_TRUE(rec->corrupt.empty());
+}
+
+TEST(Spool, ACrashCountsTheMessagesInFlightAndACleanStopNone) {
+  TempDir dir;
+  std::string fresh, deferred, retrying;
+  using S = RecipientState::Status;
+  {
+    auto s = Spool::open(dir.path);
+    fresh = *enqueue_and_wait(**s, "fresh\r\n");  // no state line: on its first attempt
+    deferred = *enqueue_and_wait(**s, "deferred\r\n");
+    update_and_wait(**s, {deferred, {{0, state(S::kPending, 1, 1900000000, "451 later")}}});
+    retrying = *enqueue_and_wait(**s, "retrying\r\n");
+    update_and_wait(**s, {retrying, {{0, state(S::kPending, 1, 0, "451 later")}}});
+    update_and_wait(**s, StateUpdate{.id = retrying, .attempt_began = true});
+  }  // never recovered, no marker there at open: not a clean stop of a server
+  auto crashes = [&](const Spool::Recovered& r, const std::string& id) {
+    for (const auto& m : r.messages) {
+      if (m.id == id) return m.crashes;
+    }
+    return 99u;
+  };
+  {
+    auto s = Spool::open(dir.path);
+    auto rec = (*s)->recover();
+    EXPECT_TRUE(rec->after_crash);
+    EXPECT_EQ(crashes(*rec, fresh), 1u);
+    EXPECT_EQ(crashes(*rec, deferred), 0u);
+    EXPECT_EQ(crashes(*rec, retrying), 1u);
+    update_and_wait(**s, StateUpdate{.id = fresh, .attempt_began = true});
+  }  // a clean stop: the marker
+  ASSERT_TRUE(std::filesystem::exists(dir.path / "clean"));
+  {
+    auto s = Spool::open(dir.path);
+    auto rec = (*s)->recover();
+    EXPECT_FALSE(rec->after_crash);
+    EXPECT_FALSE(std::filesystem::exists(dir.path / "clean"));  // taken away before delivery
+    EXPECT_EQ(crashes(*rec, fresh), 1u);  // in flight, but the stop was clean
+    EXPECT_EQ(rec->messages.size(), 3u);
+  }
+  std::filesystem::remove(dir.path / "clean");  // as if it had crashed after all
+  auto s = Spool::open(dir.path);
+  auto rec = (*s)->recover();
+  EXPECT_TRUE(rec->after_crash);
+  EXPECT_EQ(crashes(*rec, fresh), 2u);
+  EXPECT_EQ(crashes(*rec, deferred), 0u);
+  EXPECT_EQ(crashes(*rec, retrying), 1u);  // its last line is the count: no attempt since
+  StateUpdate reset = mark(fresh);
+  reset.crashes = 0;
+  update_and_wait(**s, reset);
+  EXPECT_EQ(crashes(*(*s)->recover(), fresh), 0u);
+}
+
+TEST(Spool, ContentIsReadInPiecesWithinItsBounds) {
+  TempDir dir;
+  auto s = Spool::open(dir.path);
+  std::string body(10000, 'x');
+  for (size_t i = 0; i < body.size(); i += 7) body[i] = static_cast<char>('a' + i % 26);
+  std::string id = *enqueue_and_wait(**s, body);
+  auto rec = (*s)->recover();
+  const QueuedMessage& m = rec->messages[0];
+  std::string whole = *(*s)->load(m), pieces;
+  for (uint64_t offset = 0; offset < m.content_size; offset += 999) {
+    auto piece = (*s)->read_range(m, offset, 999);
+    ASSERT_TRUE(piece) << piece.error();
+    EXPECT_LE(piece->size(), 999u);
+    pieces += *piece;
+  }
+  EXPECT_EQ(pieces, whole);
+  EXPECT_EQ((*s)->read_range(m, m.content_size, 10)->size(), 0u);
+  EXPECT_FALSE((*s)->read_range(m, m.content_size + 1, 10));
+  // A whole read is checked: a changed file is refused.
+  QueuedMessage wrong = m;
+  wrong.content_crc ^= 1;
+  EXPECT_FALSE((*s)->read_range(wrong, 0, UINT64_MAX));
+}
+
+TEST(Spool, SubjectAndMessageIdComeFromTheHeaderWhenWrittenAndWhenRecovered) {
+  TempDir dir;
+  std::promise<QueuedMessage> sunk;
+  {
+    auto s = Spool::open(dir.path);
+    (*s)->set_sink([&](QueuedMessage m) { sunk.set_value(std::move(m)); });
+    ASSERT_TRUE(enqueue_and_wait(**s, "Subject: quarterly\r\n report\r\nMessage-ID: <a1@example.test>\r\n\r\nbody\r\n"));
+  }
+  QueuedMessage fresh = sunk.get_future().get();
+  EXPECT_EQ(fresh.subject, "quarterly report");
+  EXPECT_EQ(fresh.message_id, "<a1@example.test>");
+  EXPECT_FALSE(fresh.recovered);
+  auto s = Spool::open(dir.path);
+  auto rec = (*s)->recover();
+  ASSERT_EQ(rec->messages.size(), 1u);
+  EXPECT_EQ(rec->messages[0].subject, "quarterly report");
+  EXPECT_EQ(rec->messages[0].message_id, "<a1@example.test>");
+}
+
 }  // namespace
 }  // namespace starling::queue

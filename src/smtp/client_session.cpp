@@ -54,6 +54,7 @@ Extensions parse_extensions(const Reply& r) {
     else if (keyword == "CHUNKING") e.chunking = true;
     else if (keyword == "ENHANCEDSTATUSCODES") e.enhanced_status_codes = true;
     else if (keyword == "STARTTLS") e.starttls = true;
+    else if (keyword == "DSN") e.dsn = true;
     else if (keyword == "SIZE") {
       // RFC 1870 §4: "SIZE" alone or "SIZE 0" announces the parameter without a fixed limit.
       uint64_t limit = 0;
@@ -75,6 +76,22 @@ Extensions parse_extensions(const Reply& r) {
 
 bool has_line_break(std::string_view s) {
   return s.find_first_of("\r\n") != std::string_view::npos;
+}
+
+// RFC 3461 §5: the requests go on to a peer that offers DSN as they came. Each value is checked
+// again with the receiving side's grammar, so nothing can add a word or a line to the command.
+std::string mail_dsn_parameters(const OutboundMessage& m) {
+  std::string out;
+  if (m.dsn_ret == "FULL" || m.dsn_ret == "HDRS") out += " RET=" + m.dsn_ret;
+  if (!m.dsn_envid.empty() && envid_problem(m.dsn_envid).empty()) out += " ENVID=" + m.dsn_envid;
+  return out;
+}
+
+std::string rcpt_dsn_parameters(const DsnRequest& d) {
+  std::string out;
+  if (valid_notify(d.notify)) out += " NOTIFY=" + format_notify(d.notify);
+  if (!d.orcpt.empty() && orcpt_problem(d.orcpt).empty()) out += " ORCPT=" + d.orcpt;
+  return out;
 }
 
 // Both content transformations in one pass; `stuff` adds the DATA transparency dot.
@@ -460,9 +477,12 @@ void ClientSession::send(OutboundMessage message) {
   // RFC 6152 §3 would have the client do (or return the message); most servers take it.
   if (message.eight_bit && ext_.eight_bit_mime) mail += " BODY=8BITMIME";
   if (message.smtputf8) mail += " SMTPUTF8";
+  if (ext_.dsn) mail += mail_dsn_parameters(message);
   plan_.push_back({Step::kMail, 0, std::move(mail)});
   for (size_t i = 0; i < n; ++i) {
-    plan_.push_back({Step::kRcpt, i, "RCPT TO:<" + message.recipients[i] + ">"});
+    std::string rcpt = "RCPT TO:<" + message.recipients[i] + ">";
+    if (ext_.dsn && i < message.dsn.size()) rcpt += rcpt_dsn_parameters(message.dsn[i]);
+    plan_.push_back({Step::kRcpt, i, std::move(rcpt)});
   }
   // RFC 2920 §3.1: DATA may close the pipelined group; BDAT content waits for the RCPT replies
   // so that no content goes to a server that has refused every recipient.

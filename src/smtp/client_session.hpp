@@ -3,9 +3,9 @@
 // carries one message (transaction) at a time and may carry several in turn (RSET between).
 // Extensions used when the peer offers them: PIPELINING (RFC 2920), SIZE (1870), 8BITMIME (6152),
 // SMTPUTF8 (6531), CHUNKING/BDAT (3030), ENHANCEDSTATUSCODES (2034), STARTTLS (3207), AUTH PLAIN
-// and LOGIN (4954, 4616). With ClientConfig::lmtp it speaks LMTP (RFC 2033) to a final delivery
-// agent instead: LHLO (no HELO fallback), and after the end of data (or the last BDAT chunk)
-// one reply per accepted recipient, in RCPT order (§4.2).
+// and LOGIN (4954, 4616), DSN (3461: the requests are passed on). With ClientConfig::lmtp it speaks
+// LMTP (RFC 2033) to a final delivery agent instead: LHLO (no HELO fallback), and after the end
+// of data (or the last BDAT chunk) one reply per accepted recipient, in RCPT order (§4.2).
 //
 // Driver contract: after connecting, feed whatever arrives to receive(); after every call write
 // take_output(). wants_tls() -> do the client handshake and call tls_started() or tls_failed().
@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "smtp/command.hpp"
 #include "smtp/reply.hpp"
 
 namespace starling::smtp {
@@ -54,6 +55,7 @@ struct Extensions {
   bool esmtp = false;  // EHLO (or LHLO) was accepted (false after the HELO fallback)
   bool pipelining = false, eight_bit_mime = false, smtputf8 = false, chunking = false,
        enhanced_status_codes = false, starttls = false;
+  bool dsn = false;  // RFC 3461: the peer takes RET/ENVID/NOTIFY/ORCPT and reports on its own
   std::optional<uint64_t> size;  // SIZE limit; 0 or absent: no limit announced
   bool auth_plain = false, auth_login = false;
 };
@@ -64,6 +66,10 @@ struct OutboundMessage {
   std::string data;                     // the message, CRLF lines, as queued (not dot-stuffed)
   bool smtputf8 = false;                // an address or header needs SMTPUTF8
   bool eight_bit = false;               // the content has octets above 127
+  // RFC 3461 requests, sent only to a peer that offers DSN: RET ("" none) and ENVID (xtext) on
+  // MAIL; NOTIFY/ORCPT per recipient (in `recipients` order, or empty: none) on RCPT.
+  std::string dsn_ret, dsn_envid;
+  std::vector<DsnRequest> dsn;
 };
 
 // What became of one send(): one reply per recipient, in the order of message.recipients. A

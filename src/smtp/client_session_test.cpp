@@ -482,6 +482,31 @@ TEST(ClientSession, LineBreakInAnAddressIsNeverSent) {
   EXPECT_TRUE(s.ready());
 }
 
+// RFC 3461 §5.2, §5.3: RET/ENVID on MAIL and NOTIFY/ORCPT on RCPT, to a peer that offers DSN
+// only; a value that is not what the receiving side accepts is never sent.
+TEST(ClientSession, DsnRequestsGoOnlyToAPeerThatOffersDsn) {
+  auto sent = [](std::vector<std::string> ehlo, std::string envid) {
+    ClientSession s = greeted(ehlo);
+    OutboundMessage m{"a@b.example", {"c@d.example", "e@d.example", "f@d.example"}, "x\r\n"};
+    m.dsn_ret = "HDRS";
+    m.dsn_envid = envid;
+    m.dsn = {{DsnRequest::kSuccess | DsnRequest::kDelay, "rfc822;c+2Bx@d.example"},
+             {},
+             {DsnRequest::kNever | DsnRequest::kSuccess, "rfc822;x y"}};  // neither is valid
+    s.send(std::move(m));
+    return s.take_output();
+  };
+  EXPECT_EQ(sent({"mx", "DSN"}, "id+2B1"), "MAIL FROM:<a@b.example> RET=HDRS ENVID=id+2B1\r\n");
+  EXPECT_EQ(sent({"mx", "PIPELINING", "dsn"}, "bad id"),
+            "MAIL FROM:<a@b.example> RET=HDRS\r\n"
+            "RCPT TO:<c@d.example> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;c+2Bx@d.example\r\n"
+            "RCPT TO:<e@d.example>\r\n"
+            "RCPT TO:<f@d.example>\r\n"
+            "DATA\r\n");
+  EXPECT_EQ(sent({"mx", "PIPELINING"}, "id").find("RET="), std::string::npos);
+  EXPECT_EQ(sent({"mx"}, "id"), "MAIL FROM:<a@b.example>\r\n");
+}
+
 TEST(ClientSession, NoRecipientsIsAnEmptyOutcome) {
   ClientSession s = greeted({"mx"});
   s.send({"a@b.example", {}, "x\r\n"});

@@ -287,4 +287,124 @@ std::optional<PathArgument> parse_path_argument(std::string_view arg, std::strin
   return out;
 }
 
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;  // RFC 3461 asks for upper case; be lenient
+  return -1;
+}
+
+}  // namespace
+
+bool valid_xtext(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '+') {
+      if (i + 2 >= s.size()) return false;
+      if (hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0) return false;
+      i += 2;
+    } else if (c < 33 || c > 126 || c == '=') {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string xtext_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+' && i + 2 < s.size()) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string xtext_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 33 && c <= 126 && c != '+' && c != '=') {
+      out += static_cast<char>(c);
+    } else {
+      out += '+';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+uint8_t parse_notify(std::string_view value, std::string& error) {
+  static constexpr std::array<std::pair<std::string_view, uint8_t>, 4> kWords{{
+      {"NEVER", DsnRequest::kNever}, {"SUCCESS", DsnRequest::kSuccess},
+      {"FAILURE", DsnRequest::kFailure}, {"DELAY", DsnRequest::kDelay},
+  }};
+  uint8_t flags = 0;
+  size_t start = 0;
+  while (true) {
+    size_t comma = value.find(',', start);
+    std::string_view item = value.substr(start, comma == std::string_view::npos ? comma : comma - start);
+    auto known = std::find_if(kWords.begin(), kWords.end(), [&](const auto& w) { return iequal(item, w.first); });
+    if (known == kWords.end()) {
+      error = "Invalid NOTIFY parameter: expected NEVER or a list of SUCCESS, FAILURE, DELAY";
+      return 0;
+    }
+    if (flags & known->second) {
+      error = "Invalid NOTIFY parameter: " + std::string(known->first) + " given twice";
+      return 0;
+    }
+    flags |= known->second;
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  // RFC 3461 §4.1: NEVER must appear by itself.
+  if ((flags & DsnRequest::kNever) && flags != DsnRequest::kNever) {
+    error = "Invalid NOTIFY parameter: NEVER cannot be combined with other values";
+    return 0;
+  }
+  return flags;
+}
+
+std::string format_notify(uint8_t flags) {
+  if (flags & DsnRequest::kNever) return "NEVER";
+  std::string out;
+  auto add = [&](uint8_t flag, const char* word) {
+    if (!(flags & flag)) return;
+    if (!out.empty()) out += ',';
+    out += word;
+  };
+  add(DsnRequest::kSuccess, "SUCCESS");
+  add(DsnRequest::kFailure, "FAILURE");
+  add(DsnRequest::kDelay, "DELAY");
+  return out;
+}
+
+bool valid_notify(uint8_t flags) {
+  return flags == DsnRequest::kNever ||
+         (flags != 0 && (flags & ~(DsnRequest::kSuccess | DsnRequest::kFailure | DsnRequest::kDelay)) == 0);
+}
+
+std::string orcpt_problem(std::string_view value) {
+  if (value.size() > kMaxOrcpt) return "ORCPT parameter longer than " + std::to_string(kMaxOrcpt) + " characters";
+  size_t semi = value.find(';');
+  std::string_view type = value.substr(0, semi);
+  bool atom = !type.empty() && all_chars(type, [](unsigned char c) { return c < 0x80 && is_atext(c); });
+  if (semi == std::string_view::npos || !atom) return "Invalid ORCPT parameter: expected addr-type;xtext";
+  std::string_view address = value.substr(semi + 1);
+  if (address.empty() || !valid_xtext(address)) return "Invalid ORCPT parameter: the address is not valid xtext";
+  return {};
+}
+
+std::string envid_problem(std::string_view value) {
+  if (value.size() > kMaxEnvid) return "ENVID parameter longer than " + std::to_string(kMaxEnvid) + " characters";
+  if (value.empty() || !valid_xtext(value)) return "Invalid ENVID parameter: not valid xtext";
+  return {};
+}
+
 }  // namespace starling::smtp

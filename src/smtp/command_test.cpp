@@ -84,6 +84,42 @@ TEST(Command, HeloArgument) {
   EXPECT_FALSE(valid_helo_argument(std::string(127, 'a') + "." + std::string(127, 'b') + ".x"));
 }
 
+// RFC 3461 §4: xtext, NOTIFY, ORCPT and ENVID as the receiving side and the queue check them.
+TEST(Command, DsnParameters) {
+  EXPECT_TRUE(valid_xtext("rfc822+3Bx"));
+  EXPECT_TRUE(valid_xtext("a+2bb"));  // lower-case hex tolerated
+  for (std::string_view bad : {"a b", "a=b", "a+", "a+2", "a+G0", "caf\xc3\xa9", "x\r\n"}) {
+    EXPECT_FALSE(valid_xtext(bad)) << testing::PrintToString(std::string(bad));
+  }
+  EXPECT_EQ(xtext_decode("a+2Bb+0D+0Ac"), "a+b\r\nc");
+  EXPECT_EQ(xtext_encode("a+b=c d\xff"), "a+2Bb+3Dc+20d+FF");
+  EXPECT_EQ(xtext_decode(xtext_encode("x+y=z")), "x+y=z");
+
+  std::string error;
+  EXPECT_EQ(parse_notify("success,Delay", error), DsnRequest::kSuccess | DsnRequest::kDelay);
+  EXPECT_EQ(parse_notify("NEVER", error), DsnRequest::kNever);
+  for (std::string_view bad : {"", ",", "SUCCESS,", "NEVER,FAILURE", "FAILURE,FAILURE", "ALWAYS"}) {
+    error.clear();
+    EXPECT_EQ(parse_notify(bad, error), 0) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+  EXPECT_EQ(format_notify(DsnRequest::kDelay | DsnRequest::kSuccess), "SUCCESS,DELAY");
+  EXPECT_TRUE(valid_notify(DsnRequest::kNever));
+  EXPECT_FALSE(valid_notify(0));
+  EXPECT_FALSE(valid_notify(DsnRequest::kNever | DsnRequest::kFailure));
+  EXPECT_FALSE(valid_notify(16));
+
+  EXPECT_EQ(orcpt_problem("rfc822;bob@example.com"), "");
+  EXPECT_EQ(orcpt_problem("rfc822;" + std::string(493, 'a')), "");
+  EXPECT_NE(orcpt_problem("rfc822;" + std::string(494, 'a')), "");  // 501 characters
+  for (std::string_view bad : {"bob@example.com", ";bob", "rfc 822;bob", "rfc822;", "rfc822;a b"}) {
+    EXPECT_NE(orcpt_problem(bad), "") << bad;
+  }
+  EXPECT_EQ(envid_problem(std::string(100, 'e')), "");
+  EXPECT_NE(envid_problem(std::string(101, 'e')), "");
+  EXPECT_NE(envid_problem(""), "");
+}
+
 // RFC 5321 quoted-pairSMTP is a backslash and a printable character: "\" + CR is not one.
 TEST(Command, QuotedLocalPartCannotCarryControls) {
   std::string error;

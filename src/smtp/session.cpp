@@ -12,6 +12,7 @@ namespace {
 // RFC 4954 §4: an AUTH command line and each SASL response line may be 12288 octets long (the
 // 512 of RFC 5321 is too short for some mechanisms' responses).
 constexpr size_t kAuthLineLimit = 12288;
+constexpr size_t kDsnLineAllowance = 29 + 7 + kMaxOrcpt;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -75,6 +76,16 @@ void Session::reply(int code, std::string_view enhanced, std::string_view text) 
   out_ += "\r\n";
 }
 
+// Every line the server writes that is not a reply() goes through here, so the protocol log
+// has them all: the banner, each EHLO line, 354 and the 334 challenges.
+void Session::write_line(std::string_view line, std::string_view rest) {
+  size_t start = out_.size();
+  out_ += line;
+  out_ += rest;
+  if (trace) trace('>', std::string_view(out_).substr(start));
+  out_ += "\r\n";
+}
+
 void Session::tarpit() {
   if (config_.tarpit_interval.count() <= 0) return;
   if (!delays_.empty() && delays_.back().offset == out_.size()) {
@@ -98,11 +109,10 @@ void Session::close_with(std::string_view enhanced, std::string_view text) {
 
 void Session::start() {
   if (!config_.banner.empty()) {
-    out_ += config_.banner;
-    out_ += "\r\n";
+    write_line(config_.banner);
   } else {
     // RFC 2034 §3: no enhanced code on the greeting.
-    out_ += "220 " + config_.fqdn + " Starling ESMTP service ready\r\n";
+    write_line("220 " + config_.fqdn + " Starling ESMTP service ready");
   }
 }
 
@@ -193,6 +203,7 @@ bool Session::process_command_line() {
   // CR inside the line is refused too: it would reach headers we write (Received: from HELO).
   bool bare_lf = line.empty() || line.back() != '\r';
   if (!bare_lf) line.remove_suffix(1);
+  trace_client_line(line);  // refused or not, the log shows what the client said
   if (bare_lf || line.find('\r') != std::string_view::npos) {
     if (state_ == State::kAuthResponse) enter(State::kReady);  // the exchange is over
     protocol_error(500, "5.5.2", bare_lf ? "Command lines must end with CRLF"
@@ -200,30 +211,40 @@ bool Session::process_command_line() {
     return true;
   }
   if (state_ == State::kAuthResponse) {
-    // SASL responses carry the password: never in the protocol log (docs/receive-path.md).
-    if (trace) trace('<', line == "*" ? "*" : "****");
     on_auth_response(line);
     return true;
   }
-  if (trace) {
-    if (is_auth_line(line) && line.find(' ', 5) != std::string_view::npos) {
-      trace('<', std::string(line.substr(0, line.find(' ', 5))) + " ****");
-    } else {
-      trace('<', line);
-    }
-  }
   dispatch(line);
   return true;
+}
+
+void Session::trace_client_line(std::string_view line) {
+  if (!trace) return;
+  // SASL responses and AUTH initial responses carry the password: never in the protocol log
+  // (docs/protocol-logs.md).
+  if (state_ == State::kAuthResponse) return trace('<', line == "*" ? "*" : "****");
+  if (is_auth_line(line) && line.find(' ', 5) != std::string_view::npos) {
+    return trace('<', std::string(line.substr(0, line.find(' ', 5))) + " ****");
+  }
+  trace('<', line);
 }
 
 size_t Session::line_limit(std::string_view line_start) const {
   if (state_ == State::kAuthResponse || (config_.basic_auth && is_auth_line(line_start))) {
     return std::max<size_t>(kAuthLineLimit, config_.max_command_line);
   }
+  // RFC 3461 §5: DSN lengthens MAIL (" RET=HDRS ENVID=" and 100) and RCPT (" NOTIFY=SUCCESS,
+  // FAILURE,DELAY ORCPT=" and 500) beyond RFC 5321's 512 octets.
+  if (config_.dsn && line_start.size() >= 5 &&
+      (iequals(line_start.substr(0, 5), "MAIL ") || iequals(line_start.substr(0, 5), "RCPT "))) {
+    return config_.max_command_line + kDsnLineAllowance;
+  }
   return config_.max_command_line;
 }
 
 void Session::line_too_long(std::string_view line_start) {
+  // Not logged as '<': the line may be an AUTH payload, and its rest is never read.
+  if (trace) trace('*', "command line too long, discarded");
   if (state_ == State::kAuthResponse || (config_.basic_auth && is_auth_line(line_start))) {
     if (state_ == State::kAuthResponse) enter(State::kReady);  // the exchange is over
     return protocol_error(500, "5.5.6", "Authentication exchange line is too long");
@@ -266,6 +287,9 @@ void Session::dispatch(std::string_view line) {
 void Session::reset_transaction() {
   mail_from_.reset();
   recipients_.clear();
+  recipient_dsn_.clear();
+  dsn_ret_.clear();
+  dsn_envid_.clear();
   smtputf8_ = false;
   used_bdat_ = false;
   given_recipients_ = 0;
@@ -300,7 +324,7 @@ void Session::on_ehlo(std::string_view arg, bool extended) {
   enter(State::kReady);
   std::string greeting = config_.fqdn + " Hello [" + peer_ip_ + "]";
   if (!extended) {
-    out_ += "250 " + greeting + "\r\n";  // RFC 2034 §3: no enhanced code on HELO/EHLO replies
+    write_line("250 " + greeting);  // RFC 2034 §3: no enhanced code on HELO/EHLO replies
     return;
   }
   std::vector<std::string> lines{greeting};
@@ -314,11 +338,10 @@ void Session::on_ehlo(std::string_view arg, bool extended) {
   }
   if (config_.smtputf8) lines.push_back("SMTPUTF8");
   if (config_.chunking) lines.push_back("CHUNKING");
+  if (config_.dsn) lines.push_back("DSN");
   lines.push_back("HELP");
   for (size_t i = 0; i < lines.size(); ++i) {
-    out_ += i + 1 < lines.size() ? "250-" : "250 ";
-    out_ += lines[i];
-    out_ += "\r\n";
+    write_line(i + 1 < lines.size() ? "250-" : "250 ", lines[i]);
   }
 }
 
@@ -334,6 +357,7 @@ void Session::on_mail(std::string_view arg) {
   if (!path) return protocol_error(501, "5.1.7", error);
   bool smtputf8 = false;
   uint64_t declared = 0;
+  std::string ret, envid;
   for (const auto& [key, value] : path->params) {
     if (key == "SIZE" && config_.size) {
       uint64_t size = 0;
@@ -354,6 +378,18 @@ void Session::on_mail(std::string_view arg) {
     } else if (key == "AUTH" && config_.basic_auth) {
       // RFC 4954 §5: the submitter's identity as another MTA saw it. Accepted and not trusted:
       // it is not passed on, which the RFC allows ("AUTH=<>" in effect).
+    } else if (key == "RET" && config_.dsn) {
+      // RFC 3461 §4.3: FULL or HDRS, once.
+      if (!ret.empty()) return protocol_error(501, "5.5.4", "Duplicate RET parameter");
+      if (iequals(value, "FULL") || iequals(value, "HDRS")) {
+        ret = iequals(value, "FULL") ? "FULL" : "HDRS";
+      } else {
+        return protocol_error(501, "5.5.4", "Invalid RET parameter: expected FULL or HDRS");
+      }
+    } else if (key == "ENVID" && config_.dsn) {
+      if (!envid.empty()) return protocol_error(501, "5.5.4", "Duplicate ENVID parameter");
+      if (std::string why = envid_problem(value); !why.empty()) return protocol_error(501, "5.5.4", why);
+      envid = value;
     } else {
       return protocol_error(555, "5.5.4", "Unsupported parameter " + key);
     }
@@ -377,6 +413,8 @@ void Session::on_mail(std::string_view arg) {
   mail_from_ = std::move(path->address);
   smtputf8_ = smtputf8;
   declared_size_ = declared;
+  dsn_ret_ = std::move(ret);
+  dsn_envid_ = std::move(envid);
   enter(State::kMail);
   reply(250, "2.1.0", "Sender OK");
 }
@@ -387,9 +425,8 @@ void Session::on_rcpt(std::string_view arg) {
   std::string error;
   auto path = parse_path_argument(arg, "TO", error);
   if (!path) return protocol_error(501, "5.1.3", error);
-  if (!path->params.empty()) {
-    return protocol_error(555, "5.5.4", "Unsupported parameter " + path->params.front().first);
-  }
+  DsnRequest dsn;
+  if (!check_rcpt_parameters(path->params, dsn)) return;
   Address& rcpt = path->address;
   if (has_non_ascii(rcpt.str()) && !smtputf8_) {
     return protocol_error(553, "5.6.7", "Non-ASCII address requires SMTPUTF8");
@@ -445,18 +482,56 @@ void Session::on_rcpt(std::string_view arg) {
       return reply(452, "4.5.3", "Too many recipients");
     }
     ++given_recipients_;
+    // The members inherit the group's NOTIFY (RFC 3461 §6.2.7.1, as for an alias) and keep the
+    // group as their original recipient, so that a report names the address the sender used.
+    DsnRequest member_dsn = dsn;
+    if (member_dsn.orcpt.empty() && !has_non_ascii(rcpt.str())) {
+      std::string orcpt = "rfc822;" + xtext_encode(rcpt.str());
+      if (orcpt.size() <= kMaxOrcpt) member_dsn.orcpt = std::move(orcpt);
+    }
     for (Address& m : *members) {
-      if (!known(m)) recipients_.push_back(std::move(m));
+      if (!known(m)) add_recipient(std::move(m), member_dsn);
     }
   } else if (!known(rcpt)) {
     if (given_recipients_ >= config_.max_recipients) {
       return reply(452, "4.5.3", "Too many recipients");
     }
     ++given_recipients_;
-    recipients_.push_back(std::move(rcpt));
+    add_recipient(std::move(rcpt), std::move(dsn));
   }
   enter(State::kRcpt);
   reply(250, "2.1.5", "Recipient OK");
+}
+
+void Session::add_recipient(Address rcpt, DsnRequest dsn) {
+  recipients_.push_back(std::move(rcpt));
+  recipient_dsn_.push_back(std::move(dsn));
+}
+
+// RFC 3461 §4.1, §4.2: NOTIFY and ORCPT, each at most once; any other parameter is unknown.
+bool Session::check_rcpt_parameters(const Parameters& params, DsnRequest& dsn) {
+  bool notify = false, orcpt = false;
+  for (const auto& [key, value] : params) {
+    std::string why;
+    if (key == "NOTIFY" && config_.dsn) {
+      if (notify) why = "Duplicate NOTIFY parameter";
+      notify = true;
+      if (why.empty()) dsn.notify = parse_notify(value, why);
+    } else if (key == "ORCPT" && config_.dsn) {
+      if (orcpt) why = "Duplicate ORCPT parameter";
+      orcpt = true;
+      if (why.empty()) why = orcpt_problem(value);
+      dsn.orcpt = value;
+    } else {
+      protocol_error(555, "5.5.4", "Unsupported parameter " + key);
+      return false;
+    }
+    if (!why.empty()) {
+      protocol_error(501, "5.5.4", why);
+      return false;
+    }
+  }
+  return true;
 }
 
 bool Session::may_relay() const {
@@ -476,7 +551,7 @@ void Session::on_data(std::string_view arg) {
     return reply(452, "4.3.1", "Insufficient system resources, try again later");
   }
   enter(State::kData);
-  out_ += "354 Start mail input; end with <CRLF>.<CRLF>\r\n";
+  write_line("354 Start mail input; end with <CRLF>.<CRLF>");
 }
 
 void Session::finish_data() {
@@ -572,6 +647,11 @@ void Session::hand_over() {
   m.mail_from = *mail_from_;
   m.recipients = std::move(recipients_);
   m.smtputf8 = smtputf8_;
+  m.dsn_ret = dsn_ret_;
+  m.dsn_envid = dsn_envid_;
+  if (std::any_of(recipient_dsn_.begin(), recipient_dsn_.end(), [](const DsnRequest& d) { return d != DsnRequest{}; })) {
+    m.dsn = std::move(recipient_dsn_);
+  }
   m.content = std::move(data_->content());
   m.memory = data_->take_reservation();
   data_.reset();
@@ -606,6 +686,9 @@ void Session::on_starttls(std::string_view arg) {
   reply(220, "2.0.0", "Ready to start TLS");
   // Whatever the client pipelined after STARTTLS was sent in clear text and must not be
   // executed inside the TLS session (STARTTLS command injection, CVE-2011-0411).
+  if (trace && in_pos_ < in_.size()) {
+    trace('*', std::to_string(in_.size() - in_pos_) + " octets sent after STARTTLS discarded");
+  }
   in_.clear();
   in_pos_ = 0;
   enter(State::kStartTls);
@@ -657,9 +740,7 @@ void Session::on_auth(std::string_view arg) {
   if (space == std::string_view::npos) {
     // No initial response: ask for it ("334 " with an empty challenge for PLAIN).
     enter(State::kAuthResponse);
-    std::string challenge = mechanism == "PLAIN" ? "334 " : "334 VXNlcm5hbWU6";  // "Username:"
-    if (trace) trace('>', challenge);
-    out_ += challenge + "\r\n";
+    write_line(mechanism == "PLAIN" ? "334 " : "334 VXNlcm5hbWU6");  // "Username:"
     return;
   }
   std::string_view initial = arg.substr(space + 1);
@@ -681,9 +762,7 @@ void Session::auth_step(std::string_view response) {
   if (auth_mechanism_ == "LOGIN" && !auth_user_) {
     auth_user_ = std::string(response);
     enter(State::kAuthResponse);
-    std::string challenge = "334 UGFzc3dvcmQ6";  // "Password:"
-    if (trace) trace('>', challenge);
-    out_ += challenge + "\r\n";
+    write_line("334 UGFzc3dvcmQ6");  // "Password:"
     return;
   }
   AuthRequest request;

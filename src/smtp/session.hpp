@@ -2,7 +2,8 @@
 // a few requests to its driver (start TLS, queue this message, close). It never blocks, never
 // touches a socket, a file or a clock, so the same transcripts run in memory and on the wire.
 // Extensions: PIPELINING (RFC 2920), SIZE (1870), 8BITMIME (6152), ENHANCEDSTATUSCODES (2034,
-// 3463), STARTTLS (3207), SMTPUTF8 (6531), CHUNKING (3030), AUTH PLAIN and LOGIN (4954, 4616).
+// 3463), STARTTLS (3207), SMTPUTF8 (6531), CHUNKING (3030), AUTH PLAIN and LOGIN (4954, 4616),
+// DSN (3461: its MAIL and RCPT parameters are checked and handed over with the message).
 //
 // Driver contract: call start(), then receive() with whatever arrives. After each call write
 // the output: take_delay() (wait that long first; the tarpit), take_output(), again until both
@@ -63,6 +64,8 @@ struct SessionConfig {
   bool require_tls = false;
   bool pipelining = true, eight_bit_mime = true, chunking = true, size = true,
        enhanced_status_codes = true, smtputf8 = true;
+  // DSN (RFC 3461): advertised, and RET/ENVID on MAIL and NOTIFY/ORCPT on RCPT accepted.
+  bool dsn = true;
   // True when mail for this domain is accepted here (RFC 5321 domains, any case).
   std::function<bool(std::string_view domain)> is_accepted_domain;
   // Domain for the bare <postmaster> recipient.
@@ -112,6 +115,11 @@ struct Message {
   std::vector<Address> recipients;
   bool smtputf8 = false;
   std::string authenticated_user;  // empty: the client did not authenticate
+  // RFC 3461: RET ("FULL", "HDRS" or "" when not given) and ENVID (xtext) of MAIL, and one
+  // NOTIFY/ORCPT request per recipient, in `recipients` order; empty when no RCPT gave either.
+  std::string dsn_ret;
+  std::string dsn_envid;
+  std::vector<DsnRequest> dsn;
   std::string content;   // CRLF line endings, as received
   // The share of the receive memory budget the content holds: given back when the message is
   // destroyed, i.e. once the queue has written it or it is dropped.
@@ -164,8 +172,10 @@ class Session {
   State state() const { return state_; }
   bool in_tls() const { return tls_.has_value(); }
 
-  // Protocol log hook: called with '<' for client lines, '>' for replies, '=' for state changes
-  // and '*' for information (authenticated as). AUTH payloads appear as "****".
+  // Protocol log hook: called with '<' for each client command line as it is processed, '>' for
+  // every line the server writes (the banner, each EHLO line and 354 included), '=' for state
+  // changes and '*' for information (authenticated as, input discarded). AUTH payloads appear as
+  // "****". Unset, the session formats nothing for it.
   std::function<void(char direction, std::string_view line)> trace;
 
  private:
@@ -174,6 +184,9 @@ class Session {
   bool process_command_line();
   void dispatch(std::string_view line);
   void reply(int code, std::string_view enhanced, std::string_view text);
+  // A line without reply()'s form (line + rest, no copy), traced as '>'.
+  void write_line(std::string_view line, std::string_view rest = {});
+  void trace_client_line(std::string_view line);
   void tarpit();  // the next reply waits TarpitInterval
   void protocol_error(int code, std::string_view enhanced, std::string_view text);
   void close_with(std::string_view enhanced, std::string_view text);
@@ -184,6 +197,10 @@ class Session {
   void on_ehlo(std::string_view arg, bool extended);
   void on_mail(std::string_view arg);
   void on_rcpt(std::string_view arg);
+  // RFC 3461 parameters of MAIL and RCPT; false when one was refused (the reply is written).
+  using Parameters = std::vector<std::pair<std::string, std::string>>;
+  bool check_rcpt_parameters(const Parameters& params, DsnRequest& dsn);
+  void add_recipient(Address rcpt, DsnRequest dsn);
   void on_data(std::string_view arg);
   void on_bdat(std::string_view arg);
   void on_starttls(std::string_view arg);
@@ -213,6 +230,8 @@ class Session {
   std::optional<TlsInfo> tls_;
   std::optional<Address> mail_from_;
   std::vector<Address> recipients_;
+  std::vector<DsnRequest> recipient_dsn_;  // recipients_[i]'s NOTIFY/ORCPT
+  std::string dsn_ret_, dsn_envid_;        // RET/ENVID of MAIL
   bool smtputf8_ = false;
   bool used_bdat_ = false;
   struct Refusal {

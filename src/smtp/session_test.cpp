@@ -65,6 +65,7 @@ void apply_setting(SessionConfig& c, const std::string& key, const std::string& 
   else if (key == "require_tls") c.require_tls = true;
   else if (key == "no_tls") c.tls_available = false;
   else if (key == "no_chunking") c.chunking = false;
+  else if (key == "no_dsn") c.dsn = false;
   else if (key == "no_enhanced") c.enhanced_status_codes = false;
   else if (key == "banner") c.banner = value;
   else if (key == "may_relay") c.may_relay = true;
@@ -258,6 +259,17 @@ TEST_P(TranscriptTest, SameResultWholeByteByByteAndRandomSplits) {
     EXPECT_EQ(r.messages, t.expected_messages) << GetParam() << " fed " << how;
     EXPECT_EQ(r.closed, t.expect_closed) << GetParam() << " fed " << how;
     if (!t.expected_trace.empty()) EXPECT_EQ(r.trace, t.expected_trace) << GetParam() << " fed " << how;
+    // The protocol log has every line the server wrote, in order (banner, EHLO lines, 354).
+    std::string written, traced;
+    for (std::string_view rest = r.output; !rest.empty();) {
+      size_t end = rest.find("\r\n") + 2;
+      if (!rest.starts_with("<delay ")) written += rest.substr(0, end);
+      rest.remove_prefix(end);
+    }
+    for (const std::string& line : r.trace) {
+      if (line.front() == '>') traced += line.substr(1) + "\r\n";
+    }
+    EXPECT_EQ(traced, written) << GetParam() << " fed " << how;
   };
   check(play(t, [] { return std::numeric_limits<size_t>::max(); }), "whole");
   check(play(t, [] { return size_t{1}; }), "byte by byte");
@@ -318,6 +330,42 @@ TEST(Session, MessageCarriesEnvelopeAndTlsFacts) {
   EXPECT_EQ(m->recipients[1].str(), "postmaster@example.test");
   EXPECT_EQ(m->content, "Hi\r\n");
   EXPECT_EQ(s.state(), Session::State::kQueueing);
+}
+
+// RFC 3461: what MAIL and RCPT asked for reaches the queue with the message, per recipient in
+// recipient order; a group's members inherit its NOTIFY and name it as their ORCPT.
+TEST(Session, MessageCarriesDsnRequests) {
+  SessionConfig c = default_config();
+  c.verify_recipient = [](const Address& a) {
+    RecipientVerdict v;
+    if (a.local_part == "team") {
+      v.kind = RecipientVerdict::Kind::kGroup;
+      v.members = {{"m1", "example.test"}, {"x", "example.test"}};
+    }
+    return v;
+  };
+  Session s(c, "192.0.2.7");
+  s.start();
+  s.receive("EHLO c\r\nMAIL FROM:<a@b.example> RET=FULL ENVID=QQ+2B1\r\n"
+            "RCPT TO:<x@example.test> NOTIFY=SUCCESS ORCPT=rfc822;x@example.test\r\n"
+            "RCPT TO:<y@example.test>\r\nRCPT TO:<team@example.test> NOTIFY=DELAY,FAILURE\r\n"
+            "RCPT TO:<x@example.test> NOTIFY=NEVER\r\nDATA\r\nHi\r\n.\r\n");
+  auto m = s.take_message();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->dsn_ret, "FULL");
+  EXPECT_EQ(m->dsn_envid, "QQ+2B1");
+  ASSERT_EQ(m->recipients.size(), 3u);  // x, y, m1 (x again is the same recipient)
+  ASSERT_EQ(m->dsn.size(), 3u);
+  EXPECT_EQ(m->dsn[0], (DsnRequest{DsnRequest::kSuccess, "rfc822;x@example.test"}));
+  EXPECT_EQ(m->dsn[1], DsnRequest{});
+  EXPECT_EQ(m->dsn[2], (DsnRequest{DsnRequest::kDelay | DsnRequest::kFailure, "rfc822;team@example.test"}));
+  s.message_queued("Q1");
+  s.receive("MAIL FROM:<a@b.example>\r\nRCPT TO:<x@example.test>\r\nDATA\r\nHi\r\n.\r\n");
+  m = s.take_message();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->dsn_ret, "");  // nothing of the last transaction is left
+  EXPECT_EQ(m->dsn_envid, "");
+  EXPECT_TRUE(m->dsn.empty());
 }
 
 TEST(Session, FailedQueueWriteAnswers452AndKeepsGoing) {

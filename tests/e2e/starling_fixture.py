@@ -611,3 +611,9 @@ class Background:
         if self.error is not None:
             raise self.error
         return self.result
+
+
+def assert_same_daemon(test, starling, pid):
+    """starlingd still runs as process `pid`: a change was applied without a restart."""
+    test.assertTrue(starling.running(), "starlingd stopped")
+    test.assertEqual(starling.proc.pid, pid, "starlingd was restarted")
