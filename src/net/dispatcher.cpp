@@ -414,6 +414,20 @@ void Dispatcher::route(const MessagePtr& m) {
       }
     }
   }
+  // A fresh message that waits (its queue suspended, its next hop in Retry) is not in flight:
+  // without a line it would count as such at every crash while it waits (Poison).
+  if (m->first_routing) {
+    queue::StateUpdate waiting{m->q.id};
+    for (size_t i = 0; i < rcpts.size(); ++i) {
+      if (m->held[i]) waiting.recipients.emplace_back(i, m->q.state[i]);
+    }
+    for (const auto& [key, batch] : by_hop) {
+      auto hop = hops_.find(key);
+      if (hop == hops_.end() || now >= hop->second.retry_at) continue;
+      for (size_t i : batch.recipients) waiting.recipients.emplace_back(i, m->q.state[i]);
+    }
+    record(std::move(waiting));
+  }
   // A retry, or the first attempt after a restart: marked, so that a crash during it counts
   // (Poison). A fresh message's first attempt needs no mark (no state line means in flight).
   bool dispatched = !copies.empty() || !by_hop.empty();

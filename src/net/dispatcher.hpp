@@ -109,6 +109,7 @@ class Dispatcher {
     bool first_routing = false;         // fresh from the receiving side, never routed yet
     bool suspended = false;
     bool poison = false;                // in Poison: only resume-message or remove-message
+    bool acting = false;                // an administrator's change is being made durable
     queue::QueuedMessage::Removal pending_removal = queue::QueuedMessage::Removal::kNone;
     // Delivery status notifications (dispatcher_reports.cpp): how each delivered recipient went
     // (known in this run only), and the final reports (bits of ReportKind) already durable.
@@ -203,6 +204,7 @@ class Dispatcher {
     std::string delivery_type, connector;
     std::string last_error;
     int64_t last_retry = 0;
+    int64_t last_used = 0;  // Unix seconds: a message last entered or left it
     RateWindow in, out;
   };
   // Recipient `index` is routed to `queue` (its DeliveryType `kind`, its send connector):
@@ -213,8 +215,15 @@ class Dispatcher {
   void enter_queue(const MessagePtr& m, size_t index, const std::string& queue, const std::string& kind,
                    const std::string& connector);
   std::string queue_name(const Message& m, size_t index) const;
-  // Takes the message's batches waiting in delivery queues back (not those in an attempt).
+  // Takes the message's batches and LMTP transactions waiting in delivery queues back (not
+  // those in an attempt).
   void take_back(const MessagePtr& m, const std::function<bool(size_t)>& which);
+  void take_back_lmtp(const MessagePtr& m, const std::function<bool(size_t)>& which);
+  // The message action, once durable in the queue file; what the caller sees of the message.
+  std::vector<core::MessageInfo> apply_message_action(const MessagePtr& m, core::MessageAction action);
+  // Forgets the statistics of delivery queues empty and unused for a while (checked at most once
+  // a minute), so that a next hop routed to once does not stay listed for ever.
+  void drop_idle_queues(int64_t now);
   // A removal or a Poison decision: returns true when the message is gone.
   bool settle_admin(const MessagePtr& m);
   void remove_recipients(const MessagePtr& m, queue::StateUpdate& update);
@@ -267,7 +276,8 @@ class Dispatcher {
   std::map<uint64_t, std::function<void()>> lmtp_cancel_;  // closes an LMTP connection's socket
   std::set<std::string> unreachable_;  // queue ids with recipients waiting for a route
   uint64_t last_number_ = 0;
-  std::map<std::string, QueueStats> queue_stats_;  // by queue name
+  std::map<std::string, QueueStats> queue_stats_;  // by queue name; delivery queues only
+  int64_t idle_check_at_ = 0;                      // Unix seconds: next drop_idle_queues pass
   std::set<std::string> suspended_queues_;         // lower-case names; not kept across a restart
   RateWindow submission_in_;
   int connections_ = 0;

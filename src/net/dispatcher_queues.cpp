@@ -3,6 +3,8 @@
 // every action changes that state and, where it must survive a restart (a message suspended or
 // removed, a crash count reset), appends it to the message's queue file before it is answered.
 // Also the message tracking entries and the delivery metrics the dispatcher gives.
+#include <asio/post.hpp>
+
 #include <algorithm>
 
 #include "core/log.hpp"
@@ -17,6 +19,12 @@ using Status = queue::RecipientState::Status;
 using Removal = queue::QueuedMessage::Removal;
 
 const std::string kSubmission = "Submission", kUnreachable = "Unreachable", kPoison = "Poison";
+// Exchange drops a delivery queue that has been empty for its QueueMaxIdleTime (3 minutes).
+constexpr int64_t kQueueMaxIdle = 180;
+
+bool is_special(const std::string& queue) {
+  return queue == kSubmission || queue == kUnreachable || queue == kPoison;
+}
 // Exchange's text for a message removed by an administrator (RFC 3463 4.3.2: system not
 // accepting messages; the class is 5: the recipient fails).
 const std::string kAdminRemoval = "550 4.3.2 QUEUE.Admin; message deleted by administrative action";
@@ -58,13 +66,35 @@ bool Dispatcher::hold(const MessagePtr& m, size_t index, const std::string& queu
 
 void Dispatcher::enter_queue(const MessagePtr& m, size_t index, const std::string& queue, const std::string& kind,
                              const std::string& connector) {
+  int64_t now = now_unix();
+  drop_idle_queues(now);
   QueueStats& stats = queue_stats_[queue];
   stats.delivery_type = kind;
   stats.connector = connector;
+  stats.last_used = now;
   if (m->queue_of[index] == queue) return;
   bool already = std::find(m->queue_of.begin(), m->queue_of.end(), queue) != m->queue_of.end();
   m->queue_of[index] = queue;
-  if (!already) stats.in.add(now_unix());
+  if (!already) stats.in.add(now);
+}
+
+void Dispatcher::drop_idle_queues(int64_t now) {
+  if (now < idle_check_at_) return;
+  idle_check_at_ = now + 60;
+  std::set<std::string> in_use;
+  for (const auto& [id, m] : messages_) {
+    for (size_t i = 0; i < m->q.state.size(); ++i) {
+      if (!m->q.state[i].final() && !m->queue_of[i].empty()) in_use.insert(m->queue_of[i]);
+    }
+  }
+  for (const auto& [key, hop] : hops_) {
+    if (hop.connections > 0 || !hop.ready.empty() || hop.retry_at > now) in_use.insert(hop.next_hop);
+  }
+  // A suspended queue stays listed, so that resume-queue still finds it.
+  std::erase_if(queue_stats_, [&](const auto& entry) {
+    return now - entry.second.last_used >= kQueueMaxIdle && !in_use.contains(entry.first) &&
+           !suspended_queues_.contains(core::to_lower(entry.first));
+  });
 }
 
 std::string Dispatcher::queue_name(const Message& m, size_t index) const {
@@ -81,12 +111,16 @@ void Dispatcher::count_outcome(const Message& m, size_t index, Status status) {
                                               : metrics::kMessagesDeferred,
                  hop);
   metrics::count(metrics::kDeliveries, {{"next_hop", queue}, {"result", status_name(status)}});
-  if (status == Status::kPending) return;
+  // Submission, Unreachable and Poison have no next hop: their figures are not kept here.
+  auto stats = queue_stats_.find(queue);
+  if (status == Status::kPending || stats == queue_stats_.end()) return;
   // The message leaves this queue when no other recipient of it waits there.
   for (size_t j = 0; j < m.q.state.size(); ++j) {
     if (j != index && !m.q.state[j].final() && queue_name(m, j) == queue) return;
   }
-  queue_stats_[queue].out.add(now_unix());
+  int64_t now = now_unix();
+  stats->second.out.add(now);
+  stats->second.last_used = now;
 }
 
 void Dispatcher::track(const Message& m, std::string event, std::string source, const std::vector<size_t>& indices,
@@ -181,6 +215,7 @@ bool Dispatcher::settle_admin(const MessagePtr& m) {
 }
 
 void Dispatcher::take_back(const MessagePtr& m, const std::function<bool(size_t)>& which) {
+  take_back_lmtp(m, which);
   for (auto& [key, hop] : hops_) {
     for (auto it = hop.ready.begin(); it != hop.ready.end();) {
       if (it->message != m) {
@@ -193,6 +228,35 @@ void Dispatcher::take_back(const MessagePtr& m, const std::function<bool(size_t)
         return true;
       });
       it = it->recipients.empty() ? hop.ready.erase(it) : std::next(it);
+    }
+  }
+}
+
+void Dispatcher::take_back_lmtp(const MessagePtr& m, const std::function<bool(size_t)>& which) {
+  // Undoes what route() did for a copy: one part fewer. A recipient whose other copies are out
+  // still (a group expanded at delivery to several targets) waits when they are back, so that
+  // all its copies are made again, as after any copy refused for now.
+  auto give_back = [&](size_t i) {
+    if (--m->parts[i] > 0) {
+      m->part_reply[i] = smtp::make_reply(451, "4.3.2", "a copy was taken back by an administrator");
+      return;
+    }
+    m->parts[i] = 0;
+    m->part_reply[i].reset();
+    m->busy[i] = false;
+  };
+  for (auto& [key, target] : lmtp_targets_) {
+    for (auto job = target.ready.begin(); job != target.ready.end();) {
+      if (job->message != m) {
+        ++job;
+        continue;
+      }
+      std::erase_if(job->copies, [&](const LocalCopy& c) {
+        if (std::none_of(c.indices.begin(), c.indices.end(), which)) return false;
+        for (size_t i : c.indices) give_back(i);
+        return true;
+      });
+      job = job->copies.empty() ? target.ready.erase(job) : std::next(job);
     }
   }
 }
@@ -325,6 +389,7 @@ std::vector<core::MessageInfo> Dispatcher::message_views(bool include_recipients
 
 std::vector<core::QueueInfo> Dispatcher::queue_views() {
   int64_t now = now_unix();
+  drop_idle_queues(now);
   std::map<std::string, core::QueueInfo> by_name;  // lower-case name
   std::map<std::string, bool> all_retry;
   auto info = [&](const std::string& name, const std::string& type) -> core::QueueInfo& {
@@ -369,6 +434,8 @@ std::vector<core::QueueInfo> Dispatcher::queue_views() {
   core::QueueInfo& submission = info(kSubmission, "Undefined");
   submission.incoming_rate = submission.outgoing_rate = submission_in_.rate(now);
   for (const auto& [key, hop] : hops_) {
+    bool idle = hop.connections == 0 && hop.ready.empty() && hop.retry_at <= now;
+    if (idle && !by_name.contains(core::to_lower(hop.next_hop))) continue;  // dropped as idle
     core::QueueInfo& q = info(hop.next_hop, "Undefined");
     if (hop.connections > 0) q.status = "Active";
     if (hop.retry_at > now) {
@@ -431,7 +498,7 @@ Result<std::string> Dispatcher::act_on_queue(const std::string& name, core::Queu
     if (queue.empty() && core::iequals(name, known)) queue = known;
   }
   if (queue.empty()) return make_error("no queue named " + name + " (get-queue lists them)");
-  bool special = queue == kSubmission || queue == kUnreachable || queue == kPoison;
+  bool special = is_special(queue);
   using A = core::QueueAction;
   if (queue == kPoison && (action == A::kRetry || action == A::kResubmit)) {
     return make_error("Poison messages are never tried again by the queue: resume-message or remove-message takes one out");
@@ -483,27 +550,47 @@ void Dispatcher::act_on_message(const core::MessageRef& ref, core::MessageAction
   std::string error;
   MessagePtr m = find_message(ref, error);
   if (!m) return done(make_error(error));
+  if (m->acting) return done(make_error("another change to message " + m->q.id + " is being made; try again"));
   using A = core::MessageAction;
-  auto all = [](size_t) { return true; };
   queue::StateUpdate update{m->q.id};
   if (action == A::kSuspend) {
     if (m->poison) return done(make_error("message " + m->q.id + " is in Poison: resume-message or remove-message"));
-    if (!m->suspended) {
-      m->suspended = true;
-      update.suspended = true;
-      take_back(m, all);
-    }
+    if (!m->suspended) update.suspended = true;
   } else if (action == A::kResume) {
     if (m->suspended) update.suspended = false;
+    if (m->poison) update.crashes = 0;
+  } else if (m->pending_removal == Removal::kNone) {
+    update.removal = action == A::kRemoveWithNdr ? Removal::kWithReport : Removal::kWithoutReport;
+  }
+  // Nothing changes until the change is in the queue file: a failed write leaves the message
+  // as it was, and the administrator hears why.
+  m->acting = true;
+  spool_.update(std::move(update), [this, m, action, done = std::move(done)](Result<void> r) mutable {
+    asio::post(io_, [this, m, action, r = std::move(r), done = std::move(done)]() mutable {
+      m->acting = false;
+      if (!r) return done(std::move(r).take_error());
+      if (m->finishing || !messages_.contains(m->q.id)) {
+        return done(make_error("message " + m->q.id + " left the queue before the change applied"));
+      }
+      done(apply_message_action(m, action));
+    });
+  });
+}
+
+std::vector<core::MessageInfo> Dispatcher::apply_message_action(const MessagePtr& m, core::MessageAction action) {
+  using A = core::MessageAction;
+  auto all = [](size_t) { return true; };
+  if (action == A::kSuspend) {
+    m->suspended = true;
+    take_back(m, all);
+  } else if (action == A::kResume) {
     if (m->poison) {
-      update.crashes = 0;
       m->q.crashes = 0;
       log_line("queue: " + m->q.id + " taken out of Poison by an administrator");
     }
     m->suspended = m->poison = false;
   } else if (m->pending_removal == Removal::kNone) {
     m->pending_removal = action == A::kRemoveWithNdr ? Removal::kWithReport : Removal::kWithoutReport;
-    update.removal = m->pending_removal;
     take_back(m, all);
   }
   // What the caller sees: the message as the action leaves it (a removal in an attempt waits).
@@ -514,12 +601,9 @@ void Dispatcher::act_on_message(const core::MessageRef& ref, core::MessageAction
     acted.push_back(message_info(*m, queue, g, false));
     if (m->pending_removal != Removal::kNone && !busy) acted.back().status = "Removed";
   }
-  spool_.update(std::move(update), [done = std::move(done), acted = std::move(acted)](Result<void> r) {
-    if (!r) return done(std::move(r).take_error());
-    done(acted);
-  });
   if (action == A::kResume) route(m);
   if (m->pending_removal != Removal::kNone) finish_if_done(m);
+  return acted;
 }
 
 }  // namespace starling::net

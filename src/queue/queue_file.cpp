@@ -120,7 +120,10 @@ bool apply_state_line(std::string_view line, QueuedMessage& m) {
   std::string_view payload = line.substr(11);
   if (crc_update(0, payload) != crc) return false;
   std::string_view kind = word(payload);
-  m.in_flight = kind == "a";
+  // In flight from an attempt's start until a recipient's state says how it ended. A crash
+  // count leaves it so: the retry that follows may crash before its "a" line is flushed.
+  if (kind == "a") m.in_flight = true;
+  if (kind == "r") m.in_flight = false;
   if (kind == "d") {
     m.delay_notified = true;
     return true;

@@ -517,7 +517,8 @@ Result<Spool::Recovered> Spool::recover() {
   std::sort(ids.begin(), ids.end());  // ids are time-ordered
   Aside incomplete(dir_fd_, "incomplete"), corrupt(dir_fd_, "corrupt");
   // The marker goes before any delivery starts: a crash from now on must find it missing.
-  out.after_crash = !clean_at_open_;
+  // Only the first recovery follows the crash; a later one (tests) must not count it again.
+  out.after_crash = !clean_at_open_ && !recovered_;
   recovered_ = true;
   if (clean_at_open_) {
     ::unlinkat(dir_fd_, kCleanMarker, 0);

@@ -43,10 +43,13 @@
 // never flushed, so never relied on) ends the state: the lines before it stand.
 //
 // Poison: a clean stop leaves DIR/queue/clean (flushed) after the writer's last batch; recovery
-// takes it away. Recovery without it follows a crash: a message whose last state line is "a", or
-// that has no state line at all (a fresh message goes to its first attempt at once), was in
-// flight, and gets a "c" line with its crash count one higher. The dispatcher sets aside a
-// message that reaches PoisonThreshold.
+// takes it away. Recovery without it follows a crash: a message was in flight when it has no
+// "r" line after its last "a" line, or none at all (a fresh message goes to its first attempt at
+// once); it gets a "c" line with its crash count one higher. Only an "r" line ends the attempt:
+// the other lines ("c" above all) leave a message in flight, so that a crash during the retry
+// that follows counts even when that retry's "a" line was never flushed. A fresh message that
+// waits (its queue suspended, its next hop in Retry) gets a pending "r" line for its recipients.
+// The dispatcher sets aside a message that reaches PoisonThreshold.
 #pragma once
 
 #include <sys/uio.h>
@@ -113,7 +116,7 @@ struct QueuedMessage {
   Removal removal = Removal::kNone;
   bool suspended = false;
   uint32_t crashes = 0;
-  bool in_flight = false;  // at recovery: its last state line is "a", or it has none
+  bool in_flight = false;  // at recovery: no "r" line after its last "a", or no state line at all
   bool recovered = false;  // read back from its file (not fresh from the receiving side)
   // Where the content is in the queue file: `data` holds it only for a message fresh from the
   // receiving side (for its first attempt) or while an attempt has loaded it.

@@ -559,7 +559,7 @@ TEST(Spool, SuspensionCrashCountAndRemovalWithReportSurviveAReopen) {
   auto rec = (*s)->recover();
   ASSERT_EQ(rec->messages.size(), 2u);
   EXPECT_TRUE(rec->messages[0].suspended);
-  EXPECT_EQ(rec->messages[0].crashes, 3u + 0u);  // its last line is no attempt: not counted again
+  EXPECT_EQ(rec->messages[0].crashes, 3u + 1u);  // no recipient state after its marks: still in flight
   EXPECT_EQ(rec->messages[0].removal, QueuedMessage::Removal::kNone);
   EXPECT_FALSE(rec->messages[1].suspended);
   EXPECT_EQ(rec->messages[1].removal, QueuedMessage::Removal::kWithReport);
@@ -632,11 +632,62 @@ TEST(Spool, ACrashCountsTheMessagesInFlightAndACleanStopNone) {
   EXPECT_TRUE(rec->after_crash);
   EXPECT_EQ(crashes(*rec, fresh), 2u);
   EXPECT_EQ(crashes(*rec, deferred), 0u);
-  EXPECT_EQ(crashes(*rec, retrying), 1u);  // its last line is the count: no attempt since
+  EXPECT_EQ(crashes(*rec, retrying), 2u);  // the count keeps it in flight: no recipient state since
   StateUpdate reset = mark(fresh);
   reset.crashes = 0;
   update_and_wait(**s, reset);
   EXPECT_EQ(crashes(*(*s)->recover(), fresh), 0u);
+}
+
+// A crash while it is in flight, then another during its retry before that retry's "a" line is
+// flushed: counted twice (Poison at PoisonThreshold 2), not crash-looping for ever.
+TEST(Spool, ACrashBeforeTheRetrysAttemptLineIsFlushedCountsAgain) {
+  TempDir dir;
+  std::string id, deferred;
+  {
+    auto s = Spool::open(dir.path);
+    id = *enqueue_and_wait(**s, "crashes the server\r\n");
+    deferred = *enqueue_and_wait(**s, "ended its attempt\r\n");
+  }  // never recovered: no marker, as after a crash
+  for (uint32_t crash = 1; crash <= 2; ++crash) {
+    {
+      auto s = Spool::open(dir.path);
+      auto rec = (*s)->recover();
+      ASSERT_TRUE(rec->after_crash);
+      ASSERT_EQ(rec->messages.size(), 2u);
+      EXPECT_EQ(rec->messages[0].crashes, crash);
+      EXPECT_EQ(rec->messages[1].crashes, 1u);  // its attempt ended after the first crash
+      if (crash == 1) {
+        using S = RecipientState::Status;
+        update_and_wait(**s, {deferred, {{0, state(S::kPending, 1, 1900000000, "451 later")}}});
+      }
+    }  // the retry's "a" line never reached the disk, and the server crashed again:
+    std::filesystem::remove(dir.path / "clean");
+  }
+}
+
+// A fresh message that waits (its queue suspended, its next hop in Retry) gets a pending line
+// with no reply: it is not in flight, however many crashes it waits through.
+TEST(Spool, AMessageWithAPendingLineIsNotCounted) {
+  TempDir dir;
+  std::string id;
+  {
+    auto s = Spool::open(dir.path);
+    id = *enqueue_and_wait(**s, "waits\r\n");
+    update_and_wait(**s, {id, {{0, RecipientState{}}}});
+  }
+  for (int crash = 0; crash < 2; ++crash) {
+    {
+      auto s = Spool::open(dir.path);
+      auto rec = (*s)->recover();
+      ASSERT_TRUE(rec->after_crash);
+      ASSERT_EQ(rec->messages.size(), 1u);
+      EXPECT_FALSE(rec->messages[0].in_flight);
+      EXPECT_EQ(rec->messages[0].crashes, 0u);
+      EXPECT_EQ(rec->messages[0].state[0].status, RecipientState::Status::kPending);
+    }
+    std::filesystem::remove(dir.path / "clean");  // as if it had crashed
+  }
 }
 
 TEST(Spool, ContentIsReadInPiecesWithinItsBounds) {

@@ -11,20 +11,25 @@ Mail relays through a smart-host send connector to scripted peers (peers.py) on 
   Unreachable, and Unreachable drains with `retry-queue Unreachable --resubmit` once a connector
   serves it again;
 - Poison: a message in flight (the peer holds it after its data) during two kill -9 of the
-  daemon is set aside in Poison, never tried again, and resume-message sends it.
+  daemon is set aside in Poison, never tried again, and resume-message sends it;
+- suspend-message and remove-message also stop a transaction waiting for its LMTP server (a
+  gate holds the connection before the greeting, so the transaction is queued, not in flight).
 Every assertion is on states and counts; waits poll with a bound.
 """
 
 import email
 import email.policy
 import os
+import socket
 import tempfile
+import threading
 import time
 import unittest
 
 from peers import DISCONNECT, SILENCE, RawPeer, Rule, Script, Sink, free_port, wait_until
 from starling_cli import OutboundMixin
-from starling_fixture import DaemonTestCase
+from starling_fixture import HOST, DaemonTestCase
+from test_mailbox_delivery import LmtpServer
 
 WAIT = 20.0
 LONG_RETRY = "01:00:00"  # a deferred message waits, unless an administrator says otherwise
@@ -233,6 +238,91 @@ class PoisonMessages(QueueTestCase):
         self.cli_ok("resume-message", qid)
         peer.wait_messages(1, timeout=WAIT, token=b"poison-e2e")
         self.wait_gone(qid)
+
+
+class LmtpGate:
+    """A TCP relay in front of an LMTP server that holds every connection, before the server's
+    greeting, until `opened` is set; `connections` counts those accepted."""
+
+    def __init__(self, port):
+        self.upstream = port
+        self.opened = threading.Event()
+        self.connections = 0
+        self.listener = socket.create_server((HOST, 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets = []
+
+    def start(self):
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.opened.set()
+        for s in [self.listener] + self.sockets:
+            s.close()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self.sockets.append(conn)
+            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+
+    def _relay(self, conn):
+        self.opened.wait()
+        try:
+            up = socket.create_connection((HOST, self.upstream))
+        except OSError:
+            return conn.close()
+        self.sockets.append(up)
+        threading.Thread(target=self._pump, args=(up, conn), daemon=True).start()
+        self._pump(conn, up)
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+class LmtpWaiting(QueueTestCase):
+    def waiting_for_lmtp(self, token):
+        """A message for an LMTP mailbox whose transaction waits for the server's greeting."""
+        self.server = LmtpServer().start()
+        self.addCleanup(self.server.stop)
+        self.gate = LmtpGate(self.server.port).start()
+        self.addCleanup(self.gate.stop)
+        self.cli_ok("new-accepted-domain", "lmtp.test", "--domain-type", "Authoritative")
+        self.cli_ok("set-accepted-domain", "lmtp.test", "--delivery-target", f"lmtp:{HOST}:{self.gate.port}")
+        self.cli_ok("new-mailbox", "--address", "bob@lmtp.test")
+        qid = self.submit("bob@lmtp.test", self.make_message(token, to="bob@lmtp.test"))
+        self.assertTrue(wait_until(lambda: self.gate.connections >= 1, WAIT), "no LMTP connection")
+        return qid
+
+    def assertNotDelivered(self, what):
+        self.gate.opened.set()
+        self.assertFalse(wait_until(lambda: self.server.delivered_to("bob@lmtp.test"), 2.0), what)
+
+    def test_a_suspended_message_waiting_for_lmtp_is_not_delivered_until_resumed(self):
+        qid = self.waiting_for_lmtp("lmtp-suspend-e2e")
+        self.cli_ok("suspend-message", qid)
+        self.wait_message(qid, lambda m: m["Status"] == "Suspended", "Suspended")
+        self.assertNotDelivered("a suspended message was delivered over LMTP")
+        self.cli_ok("resume-message", qid)
+        self.assertTrue(self.server.wait_delivered("bob@lmtp.test", "lmtp-suspend-e2e"), "not delivered")
+        self.wait_gone(qid)
+
+    def test_a_removed_message_waiting_for_lmtp_is_never_delivered(self):
+        qid = self.waiting_for_lmtp("lmtp-remove-e2e")
+        self.cli_ok("remove-message", qid, "--with-ndr", "false", "--yes")
+        self.wait_gone(qid)
+        self.assertNotDelivered("a removed message was delivered over LMTP")
 
 
 if __name__ == "__main__":
