@@ -33,6 +33,7 @@ Dispatcher::Dispatcher(asio::io_context& io, queue::Spool& spool, delivery::Mail
                        std::unique_ptr<store::Store> store)
     : io_(io), spool_(spool), local_(local), store_(std::move(store)), tick_timer_(io) {
   events_ = std::make_unique<events::EventLog>(store_.get());
+  load_suspended_queues();
   tick();
 }
 

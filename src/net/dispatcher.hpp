@@ -278,7 +278,11 @@ class Dispatcher {
   uint64_t last_number_ = 0;
   std::map<std::string, QueueStats> queue_stats_;  // by queue name; delivery queues only
   int64_t idle_check_at_ = 0;                      // Unix seconds: next drop_idle_queues pass
-  std::set<std::string> suspended_queues_;         // lower-case names; not kept across a restart
+  std::set<std::string> suspended_queues_;         // lower-case names; kept in the queue directory
+  // DIR/queue/suspended-queues (queue::kSuspendedQueuesFile): read at start, replaced durably
+  // (written, synced, renamed, directory synced) before a suspend-/resume-queue applies.
+  void load_suspended_queues();
+  Result<void> save_suspended_queues(const std::set<std::string>& names);
   RateWindow submission_in_;
   int connections_ = 0;
   std::set<asio::ip::tcp::socket*> sockets_;

@@ -5,7 +5,13 @@
 // Also the message tracking entries and the delivery metrics the dispatcher gives.
 #include <asio/post.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 
 #include "core/log.hpp"
 #include "core/names.hpp"
@@ -444,6 +450,10 @@ std::vector<core::QueueInfo> Dispatcher::queue_views() {
       q.last_error = hop.last_error;
     }
   }
+  // A suspended queue is listed even while empty (after a restart it has no statistics yet).
+  for (const std::string& name : suspended_queues_) {
+    if (!by_name.contains(name)) info(name, "Undefined").next_hop_domain = name;
+  }
   std::vector<core::QueueInfo> out;
   for (auto& [key, q] : by_name) {
     if (q.status == "Ready" && q.message_count > 0 && all_retry[key]) q.status = "Retry";
@@ -497,6 +507,9 @@ Result<std::string> Dispatcher::act_on_queue(const std::string& name, core::Queu
   for (const auto& [known, stats] : queue_stats_) {
     if (queue.empty() && core::iequals(name, known)) queue = known;
   }
+  for (const std::string& known : suspended_queues_) {
+    if (queue.empty() && core::iequals(name, known)) queue = known;
+  }
   if (queue.empty()) return make_error("no queue named " + name + " (get-queue lists them)");
   bool special = is_special(queue);
   using A = core::QueueAction;
@@ -515,8 +528,16 @@ Result<std::string> Dispatcher::act_on_queue(const std::string& name, core::Queu
   }
   std::string key = core::to_lower(queue);
   size_t count = 0;
+  std::set<std::string> names = suspended_queues_;
+  bool changes = action == A::kSuspend ? names.insert(key).second : names.erase(key) > 0;
+  if (changes) {
+    if (auto saved = save_suspended_queues(names); !saved) {
+      return make_error("queue " + queue + " unchanged: cannot record it: " + saved.error());
+    }
+  }
   if (action == A::kSuspend) {
-    if (!suspended_queues_.insert(key).second) return "queue " + queue + " is suspended already";
+    if (!changes) return "queue " + queue + " is suspended already";
+    suspended_queues_ = std::move(names);
     for (auto& [id, m] : messages_) {
       auto here = [&](size_t i) { return !m->q.state[i].final() && m->queue_of[i] == queue; };
       take_back(m, here);
@@ -529,7 +550,8 @@ Result<std::string> Dispatcher::act_on_queue(const std::string& name, core::Queu
     return "queue " + queue + " suspended: its " + std::to_string(count) +
            " message(s) stay, messages still enter, none leaves until resume-queue";
   }
-  if (suspended_queues_.erase(key) == 0) return "queue " + queue + " is not suspended";
+  if (!changes) return "queue " + queue + " is not suspended";
+  suspended_queues_ = std::move(names);
   std::vector<MessagePtr> again;
   for (auto& [id, m] : messages_) {
     bool in = false;
@@ -604,6 +626,48 @@ std::vector<core::MessageInfo> Dispatcher::apply_message_action(const MessagePtr
   if (action == A::kResume) route(m);
   if (m->pending_removal != Removal::kNone) finish_if_done(m);
   return acted;
+}
+
+void Dispatcher::load_suspended_queues() {
+  // Written by this program, but in a directory the service user can write: bounded, and only
+  // ever compared with queue names.
+  constexpr size_t kMaxNames = 10000, kMaxName = 1024;
+  std::ifstream in(spool_.dir() / queue::kSuspendedQueuesFile);
+  std::string line;
+  while (suspended_queues_.size() < kMaxNames && std::getline(in, line)) {
+    if (!line.empty() && line.size() <= kMaxName) suspended_queues_.insert(core::to_lower(line));
+  }
+  if (!suspended_queues_.empty()) {
+    log_line("outbound: " + std::to_string(suspended_queues_.size()) + " queue(s) suspended before the restart stay suspended");
+  }
+}
+
+Result<void> Dispatcher::save_suspended_queues(const std::set<std::string>& names) {
+  std::string text;
+  for (const std::string& n : names) text += n + "\n";
+  std::string dir = spool_.dir().string();
+  std::string name = queue::kSuspendedQueuesFile;
+  std::string temp = dir + "/" + name + ".new";
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error(temp + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  bool ok = done == text.size() && ::fsync(fd) == 0;
+  int err = errno;
+  ::close(fd);
+  if (!ok) return make_error(temp + ": " + std::strerror(err));
+  if (::rename(temp.c_str(), (dir + "/" + name).c_str()) != 0) return make_error(name + ": " + std::strerror(errno));
+  int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ok = d >= 0 && ::fsync(d) == 0;
+  err = errno;
+  if (d >= 0) ::close(d);
+  if (!ok) return make_error(dir + ": " + std::strerror(err));
+  return {};
 }
 
 }  // namespace starling::net

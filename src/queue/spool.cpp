@@ -503,7 +503,9 @@ class Aside {
 };
 
 bool is_subdirectory(std::string_view name) {
-  return name == "free" || name == "incomplete" || name == "corrupt" || name == kCleanMarker;
+  // Besides the subdirectories: the markers, and the dispatcher's list of suspended queues.
+  return name == "free" || name == "incomplete" || name == "corrupt" || name == kCleanMarker ||
+         name == kSuspendedQueuesFile || name == kSuspendedQueuesFile + std::string(".new");
 }
 
 }  // namespace

@@ -246,6 +246,10 @@ class Spool {
   std::thread writer_;
 };
 
+// Beside the message files in the queue directory: the names of the delivery queues an
+// administrator suspended (suspend-queue), one per line, kept by the dispatcher.
+inline constexpr const char* kSuspendedQueuesFile = "suspended-queues";
+
 // Parses a queue file's bytes; an error for anything incomplete or malformed. Unlike recovery,
 // it fills `data` with the content (the file is at hand).
 Result<QueuedMessage> parse_queue_file(std::string id, const std::string& bytes);

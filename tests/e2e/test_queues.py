@@ -3,8 +3,8 @@
 Mail relays through a smart-host send connector to scripted peers (peers.py) on loopback:
 - a peer that answers 4xx puts its message in Retry, with the peer's reply as LastError, and
   retry-queue delivers it once the peer recovers;
-- suspend-/resume-queue and suspend-/resume-message hold mail and let it go; a suspended message
-  stays suspended across a restart;
+- suspend-/resume-queue and suspend-/resume-message hold mail and let it go; a suspended queue and
+  a suspended message stay suspended across a restart;
 - remove-message with a report (the sender gets a non-delivery report, 4.3.2) and without;
 - export-message writes a file that parses as the message sent;
 - retry-queue --resubmit routes a queue's messages again: one whose route has gone moves to
@@ -117,9 +117,19 @@ class RetryAndSuspend(QueueTestCase):
         self.assertFalse(wait_until(lambda: peer.find(b"while-suspended"), 2.0),
                          "a message left a suspended queue")
         self.assertEqual(self.queue(name)["MessageCount"], 1)
+        # The suspension is kept: after a restart the queue is still suspended.
+        self.starling.terminate()
+        self.starling.start()
+        self.assertEqual(self.queue(name)["Status"], "Suspended")
+        self.assertFalse(wait_until(lambda: peer.find(b"while-suspended"), 2.0),
+                         "a message left a suspended queue after the restart")
         self.cli_ok("resume-queue", name)
         peer.wait_messages(2, timeout=WAIT, token=b"while-suspended")
         self.wait_gone(qid)
+        self.starling.terminate()
+        self.starling.start()
+        after = self.queue(name)  # an empty queue that is not suspended may not be listed
+        self.assertTrue(after is None or after["Status"] != "Suspended", f"resumed before the restart: {after}")
 
     def test_a_suspended_message_stays_suspended_across_a_restart_until_resumed(self):
         peer = self.peer(Rule("RCPT", "451 4.3.0 not now"))
