@@ -143,6 +143,7 @@ std::string starlingd_page() {
                                          "shutdown grace period to finish, nothing accepted is lost");
   out << ".SH ENVIRONMENT\n"
       << tagged(bold("STARLING_DATA_DIR"), "the data directory when --data-dir is not given")
+      << tagged(bold("STARLING_IO_THREADS"), "the number of I/O threads when --io-threads is not given")
       << tagged(bold("NOTIFY_SOCKET"), "set by systemd: readiness and watchdog notifications go there");
   out << ".SH FILES\n"
       << tagged(bold(app::kDefaultDataDir), "the default data directory, made by starling setup");

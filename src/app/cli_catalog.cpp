@@ -221,7 +221,11 @@ std::vector<CliCommand> certificate_commands() {
                opt("request", "FILE",
                    "write a PKCS#10 request to FILE instead; the key waits in the store as a PendingRequest",
                    {"generate-request"}),
-               opt("binary", "", "write the request in DER instead of PEM", {"binary-encoded"})}),
+               opt("binary", "", "write the request in DER instead of PEM", {"binary-encoded"}),
+               opt("ecdsa", "",
+                   "also create an ECDSA P-256 certificate for the same names and services beside the RSA one "
+                   "(dual certificates: ECDSA for clients that offer it, RSA for the others; not with an "
+                   "ecdsa --key-type or --request)")}),
       required(command("import-certificate", "Import-ExchangeCertificate", G::kCertificates,
                        "import a certificate (PEM, DER, PKCS#7 or PKCS#12)", "FILE",
                        "the file to import, read with your rights",
@@ -430,7 +434,8 @@ CliCommand setup_command() {
        opt("mailbox", "ADDRESS", "also create this mailbox (repeatable; at an accepted domain)"),
        opt("admin-group", "GROUP", "the Unix group of local administrators (default starling-admins)"),
        opt("user", "USER", "the unprivileged user starlingd runs as (default starling; created if missing)"),
-       opt("mode", "MODE", "hub (default) or edge")});
+       opt("mode", "MODE", "hub (default) or edge"),
+       opt("ecdsa", "", "also create an ECDSA P-256 self-signed certificate beside the RSA one, for the same names")});
   c.local = true;
   return c;
 }

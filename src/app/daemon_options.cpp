@@ -1,5 +1,8 @@
 #include "app/daemon_options.hpp"
 
+#include <algorithm>
+#include <thread>
+
 namespace starling::app {
 
 std::string version_line(const std::string& program) { return program + " " + STARLING_VERSION; }
@@ -23,6 +26,17 @@ void add_daemon_options(CLI::App& app, DaemonOptions& o) {
                  "started as root: keep CAP_NET_BIND_SERVICE after dropping privileges, so that a "
                  "binding added while running may use a port below 1024")
       ->capture_default_str();
+  app.add_option("--io-threads", o.io_threads,
+                 "I/O threads, each with its own event loop; sessions are spread across them "
+                 "(0: one per CPU)")
+      ->envname("STARLING_IO_THREADS")
+      ->check(CLI::Range(0u, kMostIoThreads))
+      ->capture_default_str();
+}
+
+unsigned effective_io_threads(unsigned requested) {
+  if (requested != 0) return requested;
+  return std::max(std::thread::hardware_concurrency(), 1u);
 }
 
 }  // namespace starling::app

@@ -21,7 +21,14 @@ struct DaemonOptions {
   // Started as root: keep CAP_NET_BIND_SERVICE after dropping to the service user, so that a
   // binding added while running can still use a port below 1024.
   bool keep_net_bind_service = true;
+  // I/O threads, each with its own event loop, sessions spread across them; 0: one per CPU.
+  unsigned io_threads = 0;
 };
+
+inline constexpr unsigned kMostIoThreads = 256;
+
+// The number of I/O threads `requested` means: itself, or for 0 one per CPU (at least 1).
+unsigned effective_io_threads(unsigned requested);
 
 // Adds starlingd's options (and --version) to `app`, bound to `options`.
 void add_daemon_options(CLI::App& app, DaemonOptions& options);

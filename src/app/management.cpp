@@ -257,10 +257,9 @@ void Management::report(const net::Runtime& rt) {
     if (missing_.erase(key)) {
       events_->record(events::kStartTlsCertificateRestored, key, diag::chosen_fields(v));
     }
-    if (v.selection.expired) {
-      events_->log(events::kStartTlsCertificateExpired, key, diag::chosen_fields(v), rt.generation);
-    } else if (v.selection.expires_soon) {
-      events_->log(events::kStartTlsCertificateExpiresSoon, key, diag::chosen_fields(v), rt.generation);
+    for (const auto& w : diag::expiry_warnings(v)) {  // each served certificate: RSA, ECDSA
+      events_->log(w.expired ? events::kStartTlsCertificateExpired : events::kStartTlsCertificateExpiresSoon,
+                   key + w.object_suffix, w.fields, rt.generation);
     }
   }
   diag::publish_certificate_metrics(rt.verdicts);  // the 12014 gauge and the expiry countdown

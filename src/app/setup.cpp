@@ -104,6 +104,22 @@ Result<void> give_to(const fs::path& path, const std::optional<ServiceUser>& use
   return {};
 }
 
+// A self-signed certificate enabled for SMTP, as setup stores it (RootCAType Registry).
+Result<store::StoredCertificate> self_signed_for_smtp(const tls::SelfSignedRequest& request) {
+  auto cert = tls::generate_self_signed(request);
+  if (!cert) return std::move(cert).take_error();
+  auto props = tls::describe_certificate(cert->certificate_pem, cert->key_pem);
+  if (!props) return std::move(props).take_error();
+  store::StoredCertificate sc;
+  sc.thumbprint = props->thumbprint;
+  sc.certificate_pem = cert->certificate_pem;
+  sc.key_pem = cert->key_pem;
+  sc.services = static_cast<core::Services>(core::Service::kSmtp);
+  sc.friendly_name = "Starling";
+  sc.root_ca_type = "Registry";
+  return sc;
+}
+
 }  // namespace
 
 std::string host_short_name() {
@@ -206,10 +222,16 @@ Result<std::string> run_setup(SetupOptions o) {
   // but not list: the store, queue and mailboxes have their own, private modes.
   if (auto r = give_to(o.data_dir, *service_user, 0711); !r) return std::move(r).take_error();
 
-  auto cert = tls::generate_self_signed({o.server_name, {o.server_name, o.fqdn}});
-  if (!cert) return std::move(cert).take_error();
-  auto props = tls::describe_certificate(cert->certificate_pem, cert->key_pem);
-  if (!props) return std::move(props).take_error();
+  auto rsa = self_signed_for_smtp({o.server_name, {o.server_name, o.fqdn}});
+  if (!rsa) return std::move(rsa).take_error();
+  std::vector<store::StoredCertificate> certificates{*rsa};
+  if (o.ecdsa) {
+    tls::SelfSignedRequest request{o.server_name, {o.server_name, o.fqdn}};
+    request.key_type = tls::KeyType::kEcdsaP256;
+    auto ecdsa = self_signed_for_smtp(request);
+    if (!ecdsa) return std::move(ecdsa).take_error();
+    certificates.push_back(*ecdsa);
+  }
 
   // Build the store under a temporary name and move it into place only when complete, so a
   // failed setup leaves nothing that a second attempt would refuse.
@@ -222,13 +244,6 @@ Result<std::string> run_setup(SetupOptions o) {
     if (!store) return std::move(store).take_error();
     store::Store& s = **store;
     core::ServerSettings settings{o.server_name, o.fqdn, o.admin_group, o.mode};
-    store::StoredCertificate sc;
-    sc.thumbprint = props->thumbprint;
-    sc.certificate_pem = cert->certificate_pem;
-    sc.key_pem = cert->key_pem;
-    sc.services = static_cast<core::Services>(core::Service::kSmtp);
-    sc.friendly_name = "Starling";
-    sc.root_ca_type = "Registry";
     Result<void> r = s.set_server_settings(settings);
     for (const auto& conn : connectors) {
       if (r) r = s.add_receive_connector(conn);
@@ -242,8 +257,11 @@ Result<std::string> run_setup(SetupOptions o) {
     for (const auto& m : mailboxes) {
       if (r) r = s.add_mailbox(m);
     }
-    if (r) r = s.add_certificate(sc);
-    if (r) r = s.set_setting("default_smtp_certificate", sc.thumbprint);
+    for (const auto& sc : certificates) {
+      if (r) r = s.add_certificate(sc);
+    }
+    // The default SMTP certificate is the RSA one; the ECDSA one is served beside it.
+    if (r) r = s.set_setting("default_smtp_certificate", rsa->thumbprint);
     if (r) r = s.set_setting(kServiceUserSetting, o.service_user);
     if (r) {
       try {
@@ -288,8 +306,11 @@ Result<std::string> run_setup(SetupOptions o) {
          client +
          "  Accepted domains:  " + domains + " (default " + o.accepted_domains.front() + ")\n" +
          "  Mailboxes:         " + boxes + "\n" +
-         "  Certificate:       " + props->thumbprint + " CN=" + o.server_name +
+         "  Certificate:       " + rsa->thumbprint + " CN=" + o.server_name +
          ", services SMTP (self-signed, default SMTP certificate)\n" +
+         (o.ecdsa ? "  ECDSA certificate: " + certificates.back().thumbprint + " CN=" + o.server_name +
+                        ", services SMTP (self-signed, ECDSA P-256, served beside the RSA one)\n"
+                  : std::string()) +
          "  Service user:      " + o.service_user +
          (*service_user ? " (starlingd started as root runs as this user)\n"
                         : " (starlingd runs as the user who starts it unless started as root)\n");

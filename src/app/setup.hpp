@@ -25,6 +25,9 @@ struct SetupOptions {
   // gives it the data directory and the store (0600); the name is kept in the store.
   std::string service_user = "starling";
   std::string mode = "hub";
+  // Also an ECDSA P-256 self-signed certificate beside the RSA one, for the same names and
+  // enabled for SMTP the same way (dual certificates, docs/certificates.md).
+  bool ecdsa = false;
 };
 
 // Returns a human summary of what was created.

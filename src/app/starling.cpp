@@ -36,6 +36,15 @@ int run_setup(const app::Invocation& inv) {
   o.admin_group = text(a, "admingroup", o.admin_group);
   o.service_user = text(a, "user", o.service_user);
   o.mode = text(a, "mode", o.mode);
+  if (a.contains("ecdsa")) {
+    std::string given = text(a, "ecdsa", "");
+    auto ecdsa = mgmt::parse_bool("--ecdsa", given.empty() ? "true" : given);
+    if (!ecdsa) {
+      std::cerr << "starling setup: " << ecdsa.error() << "\n";
+      return mgmt::kExitUsage;
+    }
+    o.ecdsa = *ecdsa;
+  }
   auto r = app::run_setup(o);
   if (!r) {
     std::cerr << "starling setup: " << r.error() << "\n";

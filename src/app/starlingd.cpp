@@ -223,12 +223,15 @@ int run(const app::DaemonOptions& options) {
     }
   });
 
-  net::Server server(io, **spool);
+  // I/O thread 0 is this one (io); the others start after the drop, below.
+  net::Server server(io, **spool, app::effective_io_threads(options.io_threads));
   server.set_receive_memory_limit(options.receive_memory_mib << 20);
   std::string metrics_listen = runtime->outbound ? runtime->outbound->transport.metrics_listen : "";
   if (auto started = server.start(std::move(*runtime)); !started) return fail(started.error());
   // The listeners are bound: the rest of the drop, before any connection or next hop is served.
   if (auto finished = app::finish_drop(); !finished) return fail(finished.error());
+  server.start_io_threads();
+  log_line("starlingd: " + std::to_string(server.io_threads()) + " I/O thread(s)");
   // Prometheus metrics on MetricsListen (docs/metrics.md); every applied change moves them.
   net::MetricsEndpoint metrics_endpoint;
   metrics_endpoint.configure(metrics_listen);
@@ -284,6 +287,8 @@ int run(const app::DaemonOptions& options) {
   log_line("starlingd: ready, listening on " + (where.empty() ? std::string("nothing") : where));
   systemd.notify("READY=1");
   io.run();
+  // Sessions on the other I/O threads use the queue and the logs, which go below.
+  server.join_io_threads();
   // The grace period bounds the whole stop, whatever the management thread is doing: a command
   // still running when it is over is abandoned (and the process ends with _Exit below).
   auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - stop_asked);

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <string>
 
+#include "core/time_format.hpp"
+
 namespace starling {
 namespace {
 
@@ -47,12 +49,8 @@ void log_line(LogLevel level, std::string_view text) {
   if (journal) {
     line = "<" + std::to_string(static_cast<int>(level)) + ">";
   } else {
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ ", &tm);
-    line = stamp;
+    core::append_iso8601(line, int64_t{std::time(nullptr)} * 1'000'000, core::TimePrecision::kSeconds);
+    line += ' ';
   }
   append_escaped(line, text);
   line += '\n';

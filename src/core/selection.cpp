@@ -56,6 +56,38 @@ void explain_no_candidate(Selection& s, std::span<const Certificate> certs, std:
                              : NoCertificate::kUnusable;
 }
 
+ServedCertificate served(const Certificate& c, const SelectionInput& in) {
+  ServedCertificate out{c};
+  auto left = std::chrono::duration_cast<std::chrono::hours>(c.not_after - in.now);
+  out.hours_remaining = left.count();
+  out.expired = c.not_after <= in.now;
+  out.expires_soon = !out.expired && left < in.warning_window;
+  return out;
+}
+
+void by_key_type_order(std::vector<const Certificate*>& v) {
+  std::stable_sort(v.begin(), v.end(), [](const Certificate* a, const Certificate* b) {
+    return key_type_before(a->key_algorithm, b->key_algorithm);
+  });
+}
+
+// The primary goes first: the rule's choice over every key type, as with one certificate (exact
+// before wildcard, valid, CA-issued, newest), RSA first only between equals. A send connector
+// presents it and single-valued outputs name it, so a second key type never makes them worse.
+void primary_first(std::vector<const Certificate*>& serve, std::span<const Certificate> certs,
+                   std::string_view name, SysTime now) {
+  auto ranked = rank_starttls_certificates(certs, name, now);
+  if (ranked.empty()) return;
+  const Certificate* best = nullptr;
+  for (const Certificate* c : ranked) {
+    if (best && ranks_before(*best, *c, now)) break;  // past the certificates equal to the best
+    bool served = std::find(serve.begin(), serve.end(), c) != serve.end();
+    if (served && (!best || key_type_before(c->key_algorithm, best->key_algorithm))) best = c;
+  }
+  auto it = std::find(serve.begin(), serve.end(), best);
+  if (it != serve.end()) std::rotate(serve.begin(), it, it + 1);
+}
+
 }  // namespace
 
 std::string not_candidate_reason(const Certificate& c, bool pinned) {
@@ -114,9 +146,11 @@ std::optional<Certificate> select_starttls_certificate(std::span<const Certifica
 
 Selection select_certificate(std::span<const Certificate> certs, const SelectionInput& in) {
   Selection s;
+  std::vector<const Certificate*> serve;
   std::string issuer, subject;
   if (!in.tls_certificate_name.empty() && parse_tls_certificate_name(in.tls_certificate_name, issuer, subject)) {
-    // A pin overrides the name rule; the newest usable certificate with that issuer and subject.
+    // A pin overrides the name rule; the newest usable certificate with that issuer and subject,
+    // alone: a pin names one certificate, so one key type.
     std::vector<const Certificate*> pinned;
     for (const Certificate& c : certs) {
       if (!iequals(c.issuer, issuer) || !iequals(c.subject, subject)) continue;
@@ -133,18 +167,68 @@ Selection select_certificate(std::span<const Certificate> certs, const Selection
     } else {
       s.thumbprints.clear();
       s.reasons.clear();
+      serve.push_back(pinned.front());
     }
   } else {
-    for (const Certificate* c : rank_starttls_certificates(certs, in.name, in.now)) s.ranking.push_back(*c);
-    if (s.ranking.empty()) explain_no_candidate(s, certs, in.name);
+    serve = select_per_key_type(certs, in.name, in.now);
+    primary_first(serve, certs, in.name, in.now);
+    for (const Certificate* c : serve) s.ranking.push_back(*c);
+    for (const Certificate* c : rank_starttls_certificates(certs, in.name, in.now)) {
+      if (std::find(serve.begin(), serve.end(), c) == serve.end()) s.ranking.push_back(*c);
+    }
+    if (serve.empty()) explain_no_candidate(s, certs, in.name);
   }
-  if (s.ranking.empty()) return s;
-  s.chosen = s.ranking.front();
-  auto left = std::chrono::duration_cast<std::chrono::hours>(s.chosen->not_after - in.now);
-  s.hours_remaining = left.count();
-  s.expired = s.chosen->not_after <= in.now;
-  s.expires_soon = !s.expired && left < in.warning_window;
+  if (serve.empty()) return s;
+  for (const Certificate* c : serve) s.by_key_type.push_back(served(*c, in));
+  const ServedCertificate& primary = s.by_key_type.front();
+  s.chosen = primary.certificate;
+  s.hours_remaining = primary.hours_remaining;
+  s.expired = primary.expired;
+  s.expires_soon = primary.expires_soon;
   return s;
+}
+
+bool key_type_before(std::string_view a, std::string_view b) {
+  auto order = [](std::string_view k) { return k == "RSA" ? 0 : k == "ECDSA" ? 1 : 2; };
+  if (order(a) != order(b)) return order(a) < order(b);
+  return a < b;
+}
+
+std::vector<const Certificate*> best_per_key_type(std::span<const Certificate* const> listing, SysTime now) {
+  std::vector<const Certificate*> best;  // one per key type: a store holds two or three types
+  for (const Certificate* c : listing) {
+    if (!qualifies(*c)) continue;
+    auto same = std::find_if(best.begin(), best.end(),
+                             [&](const Certificate* b) { return b->key_algorithm == c->key_algorithm; });
+    if (same == best.end()) {
+      best.push_back(c);
+    } else if (ranks_before(*c, **same, now)) {
+      *same = c;
+    }
+  }
+  by_key_type_order(best);
+  return best;
+}
+
+std::vector<const Certificate*> select_per_key_type(std::span<const Certificate> certs, std::string_view name,
+                                                    SysTime now) {
+  // Within each key type, wildcards only when no exact name of that type qualifies: an RSA
+  // certificate for the exact name does not hide the only ECDSA one, a wildcard.
+  std::vector<const Certificate*> out = best_per_key_type(matching(certs, name, /*wildcard=*/false), now);
+  for (const Certificate* w : best_per_key_type(matching(certs, name, /*wildcard=*/true), now)) {
+    bool have = std::any_of(out.begin(), out.end(),
+                            [&](const Certificate* c) { return c->key_algorithm == w->key_algorithm; });
+    if (!have) out.push_back(w);
+  }
+  by_key_type_order(out);
+  return out;
+}
+
+const ServedCertificate* served_of_type(const Selection& s, std::string_view key_algorithm) {
+  for (const ServedCertificate& c : s.by_key_type) {
+    if (c.certificate.key_algorithm == key_algorithm) return &c;
+  }
+  return nullptr;
 }
 
 std::string describe(NoCertificate c) {

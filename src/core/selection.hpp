@@ -32,15 +32,30 @@ struct SelectionInput {
   std::chrono::hours warning_window{24 * 30};
 };
 
+// One certificate a connector serves, with its own expiry. OpenSSL keeps one certificate per key
+// type and serves the ECDSA one to a client that offers ECDSA signature algorithms, RSA to the
+// others (dual certificates, as Postfix and nginx serve them).
+struct ServedCertificate {
+  Certificate certificate;
+  bool expired = false;
+  bool expires_soon = false;
+  int64_t hours_remaining = 0;
+};
+
 struct Selection {
+  // The primary certificate, the one single-valued outputs name and a send connector presents:
+  // by_key_type's first, the rule's choice over every key type (RSA first only between equals).
   std::optional<Certificate> chosen;
-  // The qualifying certificates, best first (chosen is the first).
+  // The rule's choice per key type: the primary, then the others RSA first (the widest
+  // compatibility), then ECDSA, then any other; a pin serves its one certificate.
+  std::vector<ServedCertificate> by_key_type;
+  // The qualifying certificates, those served first (chosen is the first).
   std::vector<Certificate> ranking;
   // When none was chosen:
   NoCertificate condition = NoCertificate::kNoneListsName;
   std::vector<std::string> thumbprints;  // certificates that list the name (or match the pin) but fail
   std::vector<std::string> reasons;      // why, one per thumbprint (not_candidate_reason)
-  // About the chosen one:
+  // About the chosen one (by_key_type says the same of each served certificate):
   bool expired = false;
   bool expires_soon = false;
   int64_t hours_remaining = 0;
@@ -60,6 +75,22 @@ bool ranks_before(const Certificate& a, const Certificate& b, SysTime now);
 const Certificate* best_candidate(std::span<const Certificate* const> listing, SysTime now);
 
 Selection select_certificate(std::span<const Certificate> certs, const SelectionInput& in);
+
+// The key types in the order single-valued outputs prefer them: RSA, ECDSA, then the others by
+// name. `key_algorithm` is Certificate::key_algorithm.
+bool key_type_before(std::string_view a, std::string_view b);
+
+// The best candidate of each key type in `listing`, in key type order: one pass, like
+// best_candidate.
+std::vector<const Certificate*> best_per_key_type(std::span<const Certificate* const> listing, SysTime now);
+
+// Step 3 to 5 of the rule run once per key type (within each type exact names before
+// wildcards), in key type order: the certificates a connector with this name serves.
+std::vector<const Certificate*> select_per_key_type(std::span<const Certificate> certs, std::string_view name,
+                                                    SysTime now = {});
+
+// The served certificate of that key type ("RSA", "ECDSA"), or null.
+const ServedCertificate* served_of_type(const Selection& s, std::string_view key_algorithm);
 
 // Exact names before wildcards (wildcards only when no exact name qualifies); valid at `now`
 // before not yet valid or expired (when `now` is given); CA-issued and trusted before

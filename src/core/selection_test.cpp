@@ -230,3 +230,134 @@ TEST(SelectCertificate, BestCandidateAgreesWithTheRanking) {
 
 }  // namespace
 }  // namespace starling::core
+
+// Dual certificates (docs/certificates.md): the rule runs once per key type.
+namespace starling::core {
+namespace {
+
+Certificate typed(std::string thumb, std::string key_type, std::vector<std::string> domains, int hours_old = 10) {
+  Certificate c;
+  c.thumbprint = std::move(thumb);
+  c.key_algorithm = std::move(key_type);
+  c.domains = std::move(domains);
+  c.services = static_cast<Services>(Service::kSmtp);
+  c.has_private_key = true;
+  c.is_self_signed = true;
+  c.not_before = SysTime{} + hours(100000 - hours_old);
+  c.not_after = c.not_before + hours(24 * 365);
+  c.subject = c.issuer = "CN=" + c.domains.front();
+  return c;
+}
+
+SelectionInput for_name(std::string_view name) { return {name, "", SysTime{} + hours(100000)}; }
+
+std::vector<std::string> served(const Selection& s) {
+  std::vector<std::string> out;
+  for (const auto& c : s.by_key_type) out.push_back(c.certificate.key_algorithm + " " + c.certificate.thumbprint);
+  return out;
+}
+
+TEST(SelectionPerKeyType, RsaOnlyServesRsaAlone) {
+  std::vector<Certificate> certs{typed("R1", "RSA", {"mail.contoso.test"}, 50),
+                                 typed("R2", "RSA", {"mail.contoso.test"}, 5)};
+  auto s = select_certificate(certs, for_name("mail.contoso.test"));
+  EXPECT_EQ(served(s), std::vector<std::string>{"RSA R2"});
+  EXPECT_EQ(s.chosen->thumbprint, "R2");
+  EXPECT_EQ(served_of_type(s, "ECDSA"), nullptr);
+}
+
+TEST(SelectionPerKeyType, EcdsaOnlyServesEcdsaAloneAsThePrimary) {
+  std::vector<Certificate> certs{typed("E1", "ECDSA", {"mail.contoso.test"})};
+  auto s = select_certificate(certs, for_name("mail.contoso.test"));
+  EXPECT_EQ(served(s), std::vector<std::string>{"ECDSA E1"});
+  ASSERT_TRUE(s.chosen);
+  EXPECT_EQ(s.chosen->thumbprint, "E1");
+}
+
+TEST(SelectionPerKeyType, BothTypesAreServedEachRankedWithinItsTypeTheBestOverallFirst) {
+  // The newest certificate overall is an ECDSA one: it is the primary (what a send connector
+  // presents), as it would be without the RSA ones; the best RSA one is served beside it.
+  std::vector<Certificate> certs{typed("E-OLD", "ECDSA", {"mail.contoso.test"}, 40),
+                                 typed("R-OLD", "RSA", {"mail.contoso.test"}, 30),
+                                 typed("E-NEW", "ECDSA", {"mail.contoso.test"}, 1),
+                                 typed("R-NEW", "RSA", {"mail.contoso.test"}, 20)};
+  auto s = select_certificate(certs, for_name("mail.contoso.test"));
+  EXPECT_EQ(served(s), (std::vector<std::string>{"ECDSA E-NEW", "RSA R-NEW"}));
+  EXPECT_EQ(s.chosen->thumbprint, "E-NEW");
+  ASSERT_GE(s.ranking.size(), 2u);
+  EXPECT_EQ(s.ranking[0].thumbprint, "E-NEW");
+  EXPECT_EQ(s.ranking[1].thumbprint, "R-NEW");
+  EXPECT_EQ(s.ranking.size(), 4u);
+  EXPECT_EQ(select_per_key_type(certs, "mail.contoso.test").size(), 2u);
+}
+
+TEST(SelectionPerKeyType, BetweenEqualsTheRsaOneIsThePrimary) {
+  // As `setup --ecdsa` makes them: same names, same dates, both self-signed.
+  std::vector<Certificate> certs{typed("E", "ECDSA", {"mail.contoso.test"}, 5),
+                                 typed("R", "RSA", {"mail.contoso.test"}, 5)};
+  auto s = select_certificate(certs, for_name("mail.contoso.test"));
+  EXPECT_EQ(served(s), (std::vector<std::string>{"RSA R", "ECDSA E"}));
+  EXPECT_EQ(s.chosen->thumbprint, "R");
+}
+
+TEST(SelectionPerKeyType, AnExpiredRsaCertificateNeverOutranksAValidEcdsaOne) {
+  std::vector<Certificate> certs{typed("R", "RSA", {"mail.contoso.test"}, 1), typed("E", "ECDSA", {"mail.contoso.test"}, 30)};
+  SelectionInput in = for_name("mail.contoso.test");
+  certs[0].not_after = in.now - hours(1);  // R, the newer, expired an hour ago; E is valid
+  auto s = select_certificate(certs, in);
+  EXPECT_EQ(s.chosen->thumbprint, "E");
+  EXPECT_FALSE(s.expired);
+  EXPECT_EQ(served(s), (std::vector<std::string>{"ECDSA E", "RSA R"}));
+}
+
+TEST(SelectionPerKeyType, ExactBeforeWildcardWithinEachTypeOnly) {
+  // An exact RSA name does not hide the only ECDSA certificate, a wildcard.
+  std::vector<Certificate> certs{typed("R", "RSA", {"mail.contoso.test"}), typed("EW", "ECDSA", {"*.contoso.test"}),
+                                 typed("RW", "RSA", {"*.contoso.test"}, 1)};
+  auto s = select_certificate(certs, for_name("mail.contoso.test"));
+  EXPECT_EQ(served(s), (std::vector<std::string>{"RSA R", "ECDSA EW"}));
+}
+
+TEST(SelectionPerKeyType, APinServesItsOneCertificate) {
+  auto pinned = typed("PIN", "ECDSA", {"other.test"});
+  pinned.issuer = "CN=Contoso CA";
+  std::vector<Certificate> certs{typed("R", "RSA", {"mail.contoso.test"}), pinned,
+                                 typed("E", "ECDSA", {"mail.contoso.test"})};
+  SelectionInput in = for_name("mail.contoso.test");
+  in.tls_certificate_name = "<I>CN=Contoso CA<S>CN=other.test";
+  auto s = select_certificate(certs, in);
+  EXPECT_EQ(served(s), std::vector<std::string>{"ECDSA PIN"});
+  EXPECT_EQ(s.chosen->thumbprint, "PIN");
+}
+
+TEST(SelectionPerKeyType, EachServedCertificateHasItsOwnExpiry) {
+  auto rsa = typed("R", "RSA", {"mail.contoso.test"});
+  auto ecdsa = typed("E", "ECDSA", {"mail.contoso.test"});
+  ecdsa.not_after = SysTime{} + hours(100000 + 48);
+  std::vector<Certificate> certs{rsa, ecdsa};
+  auto s = select_certificate(certs, for_name("mail.contoso.test"));
+  ASSERT_EQ(s.by_key_type.size(), 2u);
+  EXPECT_FALSE(s.expires_soon) << "the primary (RSA) is fine";
+  EXPECT_FALSE(s.by_key_type[0].expires_soon);
+  const ServedCertificate* e = served_of_type(s, "ECDSA");
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(e->expires_soon);
+  EXPECT_EQ(e->hours_remaining, 48);
+
+  // An expired ECDSA certificate is still served beside the RSA one, flagged.
+  certs[1].not_after = SysTime{} + hours(100000 - 1);
+  auto x = select_certificate(certs, for_name("mail.contoso.test"));
+  EXPECT_EQ(served(x), (std::vector<std::string>{"RSA R", "ECDSA E"}));
+  EXPECT_TRUE(served_of_type(x, "ECDSA")->expired);
+  EXPECT_FALSE(x.expired);
+}
+
+TEST(SelectionPerKeyType, KeyTypeOrderIsRsaEcdsaThenOthers) {
+  EXPECT_TRUE(key_type_before("RSA", "ECDSA"));
+  EXPECT_TRUE(key_type_before("ECDSA", "ED25519"));
+  EXPECT_FALSE(key_type_before("ECDSA", "RSA"));
+  EXPECT_FALSE(key_type_before("RSA", "RSA"));
+}
+
+}  // namespace
+}  // namespace starling::core

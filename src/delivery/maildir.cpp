@@ -1,6 +1,8 @@
 #include "delivery/maildir.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -12,12 +14,17 @@ namespace {
 
 std::string errno_text() { return std::strerror(errno); }
 
-Result<void> write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
+// `head` then `body` in one writev(2), going on after a short write: the copy's own header
+// lines are not joined to the message in memory first.
+Result<void> write_all(int fd, std::string_view head, std::string_view body) {
+  while (!head.empty() || !body.empty()) {
+    iovec iov[2] = {{const_cast<char*>(head.data()), head.size()}, {const_cast<char*>(body.data()), body.size()}};
+    ssize_t n = head.empty() ? ::write(fd, body.data(), body.size()) : ::writev(fd, iov, 2);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return make_error(n < 0 ? errno_text() : "short write");
-    data.remove_prefix(static_cast<size_t>(n));
+    size_t from_head = std::min(head.size(), static_cast<size_t>(n));
+    head.remove_prefix(from_head);
+    body.remove_prefix(static_cast<size_t>(n) - from_head);
   }
   return {};
 }
@@ -76,6 +83,7 @@ MaildirDelivery::MaildirDelivery(std::filesystem::path mailboxes, queue::Spool& 
   char host[256] = "localhost";
   gethostname(host, sizeof host - 1);
   hostname_ = host;
+  pid_ = std::to_string(getpid());
   // A Maildir file name must not contain '/' or ':' (RFC-less convention of maildir(5)).
   for (char& c : hostname_) {
     if (c == '/' || c == ':') c = '_';
@@ -161,49 +169,87 @@ void MaildirDelivery::run() {
   }
 }
 
-Result<std::filesystem::path> MaildirDelivery::ensure_mailbox(const std::string& recipient) {
+MaildirDelivery::MailboxDirs::~MailboxDirs() {
+  if (tmp >= 0) ::close(tmp);
+  if (fresh >= 0) ::close(fresh);
+}
+
+int MaildirDelivery::move_to_new(const TmpFile& tmp) {
+  if (auto open = mailboxes_.find(tmp.box); open != mailboxes_.end()) {
+    return ::renameat(open->second->tmp, tmp.name.c_str(), open->second->fresh, tmp.name.c_str());
+  }
+  return ::rename(tmp.path().c_str(), (tmp.box / "new" / tmp.name).c_str());
+}
+
+void MaildirDelivery::remove_tmp(const TmpFile& tmp) {
+  if (auto open = mailboxes_.find(tmp.box); open != mailboxes_.end()) {
+    ::unlinkat(open->second->tmp, tmp.name.c_str(), 0);
+  } else {
+    ::unlink(tmp.path().c_str());
+  }
+}
+
+Result<std::shared_ptr<MaildirDelivery::MailboxDirs>> MaildirDelivery::ensure_mailbox(const std::string& recipient) {
   size_t at = recipient.rfind('@');
   std::string domain = core::normalize_name(recipient.substr(at + 1));
   if (domain.empty() || domain.find('/') != std::string::npos || domain.front() == '.') {
     return make_error("unusable domain in " + recipient);
   }
   std::filesystem::path box = root_ / domain / mailbox_name(recipient.substr(0, at));
-  if (known_mailboxes_.contains(box)) return box;
+  if (auto known = mailboxes_.find(box); known != mailboxes_.end()) {
+    struct stat st {};
+    const MailboxDirs& d = *known->second;
+    if (::stat((box / "tmp").c_str(), &st) == 0 && st.st_dev == d.tmp_device && st.st_ino == d.tmp_inode) {
+      return known->second;
+    }
+    mailboxes_.erase(known);  // moved or removed since: made or opened again below
+  }
   std::error_code ec;
   for (const char* sub : {"tmp", "new", "cur"}) {
     std::filesystem::create_directories(box / sub, ec);
     if (ec) return make_error("cannot create mailbox " + box.string() + ": " + ec.message());
   }
-  known_mailboxes_.insert(box);
-  return box;
+  auto dirs = std::make_shared<MailboxDirs>();
+  dirs->box = box;
+  dirs->tmp = ::open((box / "tmp").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  dirs->fresh = ::open((box / "new").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat st {};
+  if (dirs->tmp < 0 || dirs->fresh < 0 || ::fstat(dirs->tmp, &st) != 0) {
+    return make_error("cannot open mailbox " + box.string() + ": " + errno_text());
+  }
+  dirs->tmp_device = st.st_dev;
+  dirs->tmp_inode = st.st_ino;
+  if (mailboxes_.size() >= kMaxOpenMailboxes) mailboxes_.clear();
+  mailboxes_.emplace(box, dirs);
+  return dirs;
 }
 
-Result<std::filesystem::path> MaildirDelivery::write_tmp(const std::string& recipient,
-                                                         const std::string& data) {
+Result<MaildirDelivery::TmpFile> MaildirDelivery::write_tmp(const std::string& recipient, std::string_view headers,
+                                                            std::string_view data) {
   auto box = ensure_mailbox(recipient);
-  if (!box) return box;
+  if (!box) return std::move(box).take_error();
   auto now = std::chrono::system_clock::now().time_since_epoch();
   auto secs = std::chrono::duration_cast<std::chrono::seconds>(now).count();
   auto usec = std::chrono::duration_cast<std::chrono::microseconds>(now).count() % 1000000;
   // maildir(5) unique name: time, microseconds, pid and a counter, host; S= is the size.
-  std::string name = std::to_string(secs) + ".M" + std::to_string(usec) + "P" +
-                     std::to_string(getpid()) + "Q" + std::to_string(++sequence_) + "." +
-                     hostname_ + ",S=" + std::to_string(data.size());
-  std::filesystem::path tmp = *box / "tmp" / name;
-  int fd = ::open(tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error("cannot create " + tmp.string() + ": " + errno_text());
-  auto written = write_all(fd, data);
+  std::shared_ptr<MailboxDirs> dirs = std::move(*box);
+  TmpFile tmp{dirs->box, std::to_string(secs) + ".M" + std::to_string(usec) + "P" + pid_ + "Q" +
+                                   std::to_string(++sequence_) + "." + hostname_ +
+                                   ",S=" + std::to_string(headers.size() + data.size())};
+  int fd = ::openat(dirs->tmp, tmp.name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error("cannot create " + tmp.path().string() + ": " + errno_text());
+  auto written = write_all(fd, headers, data);
   ::close(fd);
   if (!written) {
-    ::unlink(tmp.c_str());
-    return make_error("cannot write " + tmp.string() + ": " + written.error());
+    ::unlinkat(dirs->tmp, tmp.name.c_str(), 0);
+    return make_error("cannot write " + tmp.path().string() + ": " + written.error());
   }
   return tmp;
 }
 
 void MaildirDelivery::deliver_batch(std::vector<Item>& batch) {
   struct Outcome {
-    std::vector<std::filesystem::path> tmp_files;
+    std::vector<TmpFile> tmp_files;
     Result<void> result;
   };
   std::vector<Outcome> outcomes(batch.size());
@@ -220,7 +266,7 @@ void MaildirDelivery::deliver_batch(std::vector<Item>& batch) {
     std::string data = to_unix_lines(m.has_data() ? m.data : *loaded);
     loaded = std::string();
     for (const MaildirCopy& copy : batch[i].copies) {
-      auto tmp = write_tmp(copy.mailbox, delivery_headers(m.envelope.mail_from, copy.delivered_to) + data);
+      auto tmp = write_tmp(copy.mailbox, delivery_headers(m.envelope.mail_from, copy.delivered_to), data);
       if (!tmp) {
         outcomes[i].result = std::move(tmp).take_error();
         break;
@@ -237,10 +283,9 @@ void MaildirDelivery::deliver_batch(std::vector<Item>& batch) {
   if (io_.sync(root_fd_) != 0) fail_all("cannot flush the mailboxes: " + errno_text());
   for (auto& o : outcomes) {
     if (!o.result) continue;
-    for (const auto& tmp : o.tmp_files) {
-      std::filesystem::path dest = tmp.parent_path().parent_path() / "new" / tmp.filename();
-      if (::rename(tmp.c_str(), dest.c_str()) != 0) {
-        o.result = make_error("cannot move " + tmp.string() + " to new/: " + errno_text());
+    for (const TmpFile& tmp : o.tmp_files) {
+      if (move_to_new(tmp) != 0) {
+        o.result = make_error("cannot move " + tmp.path().string() + " to new/: " + errno_text());
         break;
       }
     }
@@ -252,7 +297,7 @@ void MaildirDelivery::deliver_batch(std::vector<Item>& batch) {
     if (outcomes[i].result && remove_delivered) spool_.remove(batch[i].message.id);
     if (observer_) observer_(batch[i].message, outcomes[i].result);
     if (!outcomes[i].result) {
-      for (const auto& tmp : outcomes[i].tmp_files) ::unlink(tmp.c_str());
+      for (const TmpFile& tmp : outcomes[i].tmp_files) remove_tmp(tmp);
       Item& item = batch[i];
       item.message.release_data();
       item.backoff = item.backoff.count() == 0 ? first_retry : std::min(item.backoff * 2, max_retry);

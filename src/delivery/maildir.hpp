@@ -14,8 +14,9 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 
@@ -80,10 +81,28 @@ class MaildirDelivery {
     std::chrono::steady_clock::time_point not_before{};
     std::chrono::seconds backoff{0};
   };
+  // A mailbox's tmp/ and new/, open: files are created and moved relative to them, without a
+  // walk down DIR/mailboxes/<domain>/<local-part>/ for every message.
+  struct MailboxDirs {
+    std::filesystem::path box;
+    int tmp = -1, fresh = -1;
+    // Which directory `tmp` is: a mailbox moved or removed by hand is noticed (and made again,
+    // as before the descriptors were kept), not delivered into where it went.
+    uint64_t tmp_device = 0, tmp_inode = 0;
+    ~MailboxDirs();
+  };
+  struct TmpFile {
+    std::filesystem::path box;
+    std::string name;
+    std::filesystem::path path() const { return box / "tmp" / name; }
+  };
   void run();
   void deliver_batch(std::vector<Item>& batch);
-  Result<std::filesystem::path> write_tmp(const std::string& recipient, const std::string& data);
-  Result<std::filesystem::path> ensure_mailbox(const std::string& recipient);
+  Result<TmpFile> write_tmp(const std::string& recipient, std::string_view headers, std::string_view data);
+  Result<std::shared_ptr<MailboxDirs>> ensure_mailbox(const std::string& recipient);
+  // Into new/ (through its open directories while the mailbox is still among them); unlinked.
+  int move_to_new(const TmpFile& tmp);
+  void remove_tmp(const TmpFile& tmp);
 
   std::filesystem::path root_;
   queue::Spool& spool_;
@@ -97,9 +116,13 @@ class MaildirDelivery {
   std::vector<Item> deferred_;
   bool stopping_ = false;
   size_t in_progress_ = 0;
-  std::set<std::filesystem::path> known_mailboxes_;  // delivery thread only
+  // Delivery thread only. At most kMaxOpenMailboxes, so that many mailboxes cost no more
+  // descriptors; beyond it the cache starts again.
+  std::map<std::filesystem::path, std::shared_ptr<MailboxDirs>> mailboxes_;
+  static constexpr size_t kMaxOpenMailboxes = 256;
   uint64_t sequence_ = 0;
   std::string hostname_;
+  std::string pid_;  // getpid() once: the daemon does not fork after it starts
   int root_fd_ = -1;
   std::thread thread_;
 };

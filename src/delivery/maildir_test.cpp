@@ -72,6 +72,50 @@ struct Rig {
   }
 };
 
+size_t open_descriptors() {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) n += !e.path().empty();
+  return n;
+}
+
+TEST(Maildir, ManyMailboxesCostBoundedDescriptorsAndEachGetsItsCopy) {
+  Rig rig;
+  constexpr int kMailboxes = 600;  // more than the mailboxes kept open
+  std::vector<std::string> rcpts;
+  for (int i = 0; i < kMailboxes; ++i) rcpts.push_back("u" + std::to_string(i) + "@example.test");
+  size_t before = open_descriptors();
+  MaildirDelivery d(rig.dir.path / "mailboxes", *rig.spool);
+  rig.observe(d);
+  d.submit(rig.enqueue(rcpts));
+  d.submit(rig.enqueue({"u0@example.test", "u599@example.test"}));  // found open, or opened again
+  rig.wait_for(2);
+  EXPECT_TRUE(rig.verdicts[0] && rig.verdicts[1]);
+  EXPECT_LE(open_descriptors(), before + 2 * 256 + 16) << "a descriptor per mailbox delivered to";
+  for (int i : {0, 1, 300, 598, 599}) {
+    auto copies = read_dir(rig.dir.path / ("mailboxes/example.test/u" + std::to_string(i)) / "new");
+    EXPECT_EQ(copies.size(), i == 0 || i == 599 ? 2u : 1u) << i;
+    EXPECT_TRUE(std::filesystem::is_empty(rig.dir.path / ("mailboxes/example.test/u" + std::to_string(i)) / "tmp"));
+  }
+}
+
+// The kept descriptors must not outlive the directories: a mailbox moved away by hand gets the
+// next copy in a new mailbox at its path, not in the moved one.
+TEST(Maildir, AMailboxMovedAwayIsMadeAgainNotFollowed) {
+  Rig rig;
+  MaildirDelivery d(rig.dir.path / "mailboxes", *rig.spool);
+  rig.observe(d);
+  d.submit(rig.enqueue({"bob@example.test"}));
+  rig.wait_for(1);
+  ASSERT_TRUE(rig.verdicts[0]);
+  auto box = rig.dir.path / "mailboxes/example.test/bob";
+  std::filesystem::rename(box, rig.dir.path / "mailboxes/example.test/bob.archived");
+  d.submit(rig.enqueue({"bob@example.test"}));
+  rig.wait_for(2);
+  EXPECT_TRUE(rig.verdicts[1]);
+  EXPECT_EQ(read_dir(box / "new").size(), 1u);
+  EXPECT_EQ(read_dir(rig.dir.path / "mailboxes/example.test/bob.archived/new").size(), 1u);
+}
+
 TEST(Maildir, DeliversEachRecipientThenLeavesTheQueue) {
   Rig rig;
   MaildirDelivery d(rig.dir.path / "mailboxes", *rig.spool);

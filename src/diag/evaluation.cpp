@@ -62,15 +62,58 @@ std::vector<std::pair<std::string, std::string>> not_found_fields(const Connecto
 }
 
 std::vector<std::pair<std::string, std::string>> chosen_fields(const ConnectorVerdict& v) {
-  const core::Certificate& c = *v.selection.chosen;
+  return served_fields(v, v.selection.by_key_type.front());
+}
+
+std::vector<std::pair<std::string, std::string>> served_fields(const ConnectorVerdict& v,
+                                                               const core::ServedCertificate& served) {
+  const core::Certificate& c = served.certificate;
   std::time_t t = std::chrono::system_clock::to_time_t(c.not_after);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return {{"Thumbprint", c.thumbprint}, {"Subject", c.subject},     {"Connector", v.name},
-          {"ConnectorKind", v.kind},    {"Fqdn", v.fqdn},           {"NotAfter", buf},
-          {"HoursRemaining", std::to_string(v.selection.hours_remaining)}};
+  return {{"Thumbprint", c.thumbprint}, {"KeyType", c.key_algorithm}, {"Subject", c.subject},
+          {"Connector", v.name},        {"ConnectorKind", v.kind},    {"Fqdn", v.fqdn},
+          {"NotAfter", buf},            {"HoursRemaining", std::to_string(served.hours_remaining)},
+          {"Certificates", served_list(v.selection)}};
+}
+
+namespace {
+
+// The served certificates in key-type order (RSA, ECDSA, others), whichever is the primary: the
+// order events name them in and the suppression keys follow, so that they stay the same when a
+// newer certificate of the other type becomes the primary.
+std::vector<const core::ServedCertificate*> in_key_type_order(const core::Selection& s) {
+  std::vector<const core::ServedCertificate*> out;
+  for (const auto& served : s.by_key_type) out.push_back(&served);
+  std::stable_sort(out.begin(), out.end(), [](const auto* a, const auto* b) {
+    return core::key_type_before(a->certificate.key_algorithm, b->certificate.key_algorithm);
+  });
+  return out;
+}
+
+}  // namespace
+
+std::vector<ExpiryWarning> expiry_warnings(const ConnectorVerdict& v) {
+  std::vector<ExpiryWarning> out;
+  auto ordered = in_key_type_order(v.selection);
+  for (const core::ServedCertificate* served : ordered) {
+    if (!served->expired && !served->expires_soon) continue;
+    // The first by key type keeps the connector's own suppression key, so a connector with one
+    // certificate repeats its warning as before.
+    std::string suffix = served == ordered.front() ? "" : ":" + served->certificate.key_algorithm;
+    out.push_back({served->expired, suffix, served_fields(v, *served)});
+  }
+  return out;
+}
+
+std::string served_list(const core::Selection& s) {
+  std::string out;
+  for (const core::ServedCertificate* served : in_key_type_order(s)) {
+    out += (out.empty() ? "" : ", ") + served->certificate.key_algorithm + " " + served->certificate.thumbprint;
+  }
+  return out;
 }
 
 std::vector<std::string> split_pem(const std::string& pem) {
@@ -157,17 +200,21 @@ std::shared_ptr<const tls::SniTable> build_sni_table(const std::vector<Certifica
     }
   }
   auto table = std::make_shared<tls::SniTable>();
-  std::unordered_map<const CertificateRecord*, std::shared_ptr<const tls::SniCertificate>> made;
+  std::unordered_map<std::string, std::shared_ptr<const tls::SniCertificate>> made;  // by thumbprints
   for (const auto& [name, listing] : by_name) {
     // Each listing holds the certificates listing this name exactly as written (an exact name,
-    // or one wildcard), so the rule's ranking is the best of the listing.
-    const core::Certificate* best = core::best_candidate(listing, now);
-    if (!best) continue;
-    const CertificateRecord* rec = record_of.at(best);
-    auto& cert = made[rec];
+    // or one wildcard), so the rule's choice per key type is the best of each type in it.
+    std::vector<tls::CertificateAndKey> served;
+    for (const core::Certificate* best : core::best_per_key_type(listing, now)) {
+      const CertificateRecord* rec = record_of.at(best);
+      served.push_back({rec->props.thumbprint, rec->stored.certificate_pem, rec->stored.key_pem});
+    }
+    if (served.empty()) continue;
+    auto& cert = made[tls::ContextCache::key_for(served)];
     if (!cert) {
-      cert = std::make_shared<tls::SniCertificate>(
-          tls::SniCertificate{rec->props.thumbprint, rec->stored.certificate_pem, rec->stored.key_pem});
+      tls::SniCertificate c{served.front().thumbprint, served.front().chain_pem, served.front().key_pem, {}};
+      if (served.size() > 1) c.served = std::move(served);
+      cert = std::make_shared<tls::SniCertificate>(std::move(c));
     }
     table->add(name, cert);
     if (names) names->push_back(name);

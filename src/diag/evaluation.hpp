@@ -48,8 +48,25 @@ std::string condition_text(const ConnectorVerdict& v);
 // The fields of event 12014 for a connector without a certificate: Fqdn, Connector,
 // ConnectorKind, Condition, Thumbprints, Fix (and TlsCertificateName when pinned).
 std::vector<std::pair<std::string, std::string>> not_found_fields(const ConnectorVerdict& v);
-// Fields naming the chosen certificate (12016, 12018, and the restored event).
+// Fields naming the chosen certificate (the restored event 12020): served_fields of the primary.
 std::vector<std::pair<std::string, std::string>> chosen_fields(const ConnectorVerdict& v);
+// Fields naming one served certificate: Thumbprint, KeyType, Subject, Connector, ConnectorKind,
+// Fqdn, NotAfter, HoursRemaining, and Certificates (every one served, "RSA 1A2B..., ECDSA ...").
+std::vector<std::pair<std::string, std::string>> served_fields(const ConnectorVerdict& v,
+                                                               const core::ServedCertificate& served);
+// "RSA 1A2B..., ECDSA 3C4D...": the certificates a selection serves, primary first.
+std::string served_list(const core::Selection& s);
+
+// Event 12016 (expired) or 12018 (expires within the window) for one served certificate: a
+// connector whose ECDSA certificate expires while its RSA one is fine is warned about the ECDSA
+// one. `object_suffix` is appended to the connector's event object ("" for the first by key
+// type, RSA, ":ECDSA" for the other), so each certificate's warning is suppressed on its own.
+struct ExpiryWarning {
+  bool expired = false;
+  std::string object_suffix;
+  std::vector<std::pair<std::string, std::string>> fields;
+};
+std::vector<ExpiryWarning> expiry_warnings(const ConnectorVerdict& v);
 
 // The SNI table of a configuration: each name a certificate lists, exact or wildcard, goes to
 // the best SMTP-enabled certificate for it by the selection rule (valid at `now` first).

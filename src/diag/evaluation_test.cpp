@@ -5,6 +5,10 @@
 #include "diag/evaluation.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <map>
 
 #include "core/names.hpp"
 #include "testing/temp_dir.hpp"
@@ -117,6 +121,115 @@ TEST(Evaluation, ACaCertificateIsConditionDWithItsReason) {
             "which are not served for STARTTLS (CAFE: it is a CA certificate (basicConstraints CA:TRUE))");
   auto fields = not_found_fields(v);
   EXPECT_EQ(fields[4], (std::pair<std::string, std::string>{"Thumbprints", "CAFE"}));
+}
+
+}  // namespace
+}  // namespace starling::diag
+
+// Dual certificates (docs/certificates.md): the best of each key type is served side by side.
+namespace starling::diag {
+namespace {
+
+CertificateRecord typed(std::string thumbprint, std::string key_type, int age_hours) {
+  CertificateRecord r = candidate(std::move(thumbprint), {"mail.contoso.test"}, age_hours);
+  r.props.key_algorithm = std::move(key_type);
+  return r;
+}
+
+TEST(DualCertificates, TheSniTableServesEachNameItsPair) {
+  auto table = build_sni_table({typed("R", "RSA", 5), typed("E", "ECDSA", 1), typed("E-OLD", "ECDSA", 9)}, {});
+  const tls::SniCertificate* found = table->find("mail.contoso.test");
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->thumbprint, "R") << "RSA is the primary";
+  ASSERT_EQ(found->served.size(), 2u);
+  EXPECT_EQ(found->served[0].thumbprint, "R");
+  EXPECT_EQ(found->served[1].thumbprint, "E");
+  auto single = build_sni_table({typed("R", "RSA", 5)}, {});
+  EXPECT_TRUE(single->find("mail.contoso.test")->served.empty());
+}
+
+TEST(DualCertificates, AnExpiringEcdsaCertificateBesideAGoodRsaOneIsWarnedAbout) {
+  ConnectorVerdict v{"Receive", "Default mx", "mail.contoso.test", "", {}, {}};
+  auto rsa = typed("R", "RSA", 5).props;
+  auto ecdsa = typed("E", "ECDSA", 1).props;
+  core::SysTime now = ecdsa.not_before + std::chrono::hours(1);
+  ecdsa.not_after = now + std::chrono::hours(100);
+  std::vector<core::Certificate> certs{rsa, ecdsa};
+  v.selection = core::select_certificate(certs, {v.fqdn, "", now});
+  auto warnings = expiry_warnings(v);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_FALSE(warnings[0].expired);
+  EXPECT_EQ(warnings[0].object_suffix, ":ECDSA");
+  std::map<std::string, std::string> fields(warnings[0].fields.begin(), warnings[0].fields.end());
+  EXPECT_EQ(fields["Thumbprint"], "E");
+  EXPECT_EQ(fields["KeyType"], "ECDSA");
+  EXPECT_EQ(fields["HoursRemaining"], "100");
+  EXPECT_EQ(fields["Certificates"], "RSA R, ECDSA E");
+
+  // Both expired: one warning each, the primary under the connector's own object.
+  certs[0].not_after = certs[1].not_after = now - std::chrono::hours(1);
+  v.selection = core::select_certificate(certs, {v.fqdn, "", now});
+  warnings = expiry_warnings(v);
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_TRUE(warnings[0].expired && warnings[1].expired);
+  EXPECT_EQ(warnings[0].object_suffix, "");
+  EXPECT_EQ(warnings[1].object_suffix, ":ECDSA");
+}
+
+// A server context with both certificates, and an in-memory handshake: the client's signature
+// algorithms decide which one it gets.
+std::string served_key_type(const tls::ContextPtr& server, const char* sigalgs) {
+  SSL_CTX* client_ctx = SSL_CTX_new(TLS_client_method());
+  SSL* client = SSL_new(client_ctx);
+  SSL* srv = SSL_new(server->native_handle());
+  SSL_set1_sigalgs_list(client, sigalgs);
+  BIO *c_io = nullptr, *s_io = nullptr;
+  BIO_new_bio_pair(&c_io, 0, &s_io, 0);
+  SSL_set_bio(client, c_io, c_io);
+  SSL_set_bio(srv, s_io, s_io);
+  SSL_set_connect_state(client);
+  SSL_set_accept_state(srv);
+  for (int i = 0; i < 20 && (!SSL_is_init_finished(client) || !SSL_is_init_finished(srv)); ++i) {
+    SSL_do_handshake(client);
+    SSL_do_handshake(srv);
+  }
+  std::string type = "none";
+  if (X509* peer = SSL_get1_peer_certificate(client)) {
+    type = EVP_PKEY_get_base_id(X509_get0_pubkey(peer)) == EVP_PKEY_EC ? "ECDSA" : "RSA";
+    X509_free(peer);
+  }
+  SSL_free(client);
+  SSL_free(srv);
+  SSL_CTX_free(client_ctx);
+  return type;
+}
+
+TEST(DualCertificates, TheContextServesEcdsaToClientsThatOfferItAndRsaToTheOthers) {
+  auto rsa = tls::testing::issue({.common_name = "mail.contoso.test", .rsa = true}, nullptr);
+  auto ecdsa = tls::testing::issue({.common_name = "mail.contoso.test"}, nullptr);
+  auto both = tls::make_server_context(std::vector<tls::CertificateAndKey>{
+      {"R", rsa.certificate_pem, rsa.key_pem}, {"E", ecdsa.certificate_pem, ecdsa.key_pem}});
+  ASSERT_TRUE(both) << both.error();
+  EXPECT_EQ(served_key_type(*both, "ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256"), "ECDSA");
+  EXPECT_EQ(served_key_type(*both, "rsa_pss_rsae_sha256:rsa_pkcs1_sha256"), "RSA");
+
+  // A second certificate of a key type already served is refused, not silently replacing it.
+  auto other = tls::testing::issue({.common_name = "mail.contoso.test", .rsa = true, .serial = 7}, nullptr);
+  auto twice = tls::make_server_context(std::vector<tls::CertificateAndKey>{
+      {"R", rsa.certificate_pem, rsa.key_pem}, {"R2", other.certificate_pem, other.key_pem}});
+  EXPECT_FALSE(twice);
+  auto mismatched = tls::make_server_context(std::vector<tls::CertificateAndKey>{
+      {"R", rsa.certificate_pem, rsa.key_pem}, {"E", ecdsa.certificate_pem, other.key_pem}});
+  EXPECT_FALSE(mismatched);
+
+  tls::ContextCache cache;
+  std::vector<tls::CertificateAndKey> pair{{"R", rsa.certificate_pem, rsa.key_pem},
+                                           {"E", ecdsa.certificate_pem, ecdsa.key_pem}};
+  auto a = cache.get(pair);
+  auto b = cache.get(pair);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->get(), b->get()) << "built once, then cached under R+E";
+  EXPECT_EQ(tls::ContextCache::key_for(pair), "R+E");
 }
 
 }  // namespace

@@ -3,12 +3,15 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
+
+#include "tls/certificate_io.hpp"
 
 namespace starling::diag {
 namespace {
@@ -41,10 +44,34 @@ bool send_line(int fd, const std::string& line) {
   return ::write(fd, l.data(), l.size()) == static_cast<ssize_t>(l.size());
 }
 
+// Signature algorithms as OpenSSL names them for TLS 1.2 and 1.3 alike.
+const char* signature_algorithms(ProbeOffer offer) {
+  switch (offer) {
+    case ProbeOffer::kRsaOnly:
+      return "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:"
+             "rsa_pkcs1_sha256:rsa_pkcs1_sha384:rsa_pkcs1_sha512";
+    case ProbeOffer::kEcdsaFirst:
+      return "ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384:ecdsa_secp521r1_sha512:"
+             "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:"
+             "rsa_pkcs1_sha256:rsa_pkcs1_sha384:rsa_pkcs1_sha512";
+    case ProbeOffer::kDefault: break;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
+std::string describe(ProbeOffer offer) {
+  switch (offer) {
+    case ProbeOffer::kRsaOnly: return "offering RSA only";
+    case ProbeOffer::kEcdsaFirst: return "offering ECDSA first";
+    case ProbeOffer::kDefault: break;
+  }
+  return "";
+}
+
 ProbeResult probe_starttls(const core::Binding& binding, const std::string& sni,
-                           std::chrono::milliseconds timeout) {
+                           std::chrono::milliseconds timeout, ProbeOffer offer) {
   ProbeResult r;
   std::string address = binding.address;
   if (address == "0.0.0.0") address = "127.0.0.1";
@@ -99,6 +126,7 @@ ProbeResult probe_starttls(const core::Binding& binding, const std::string& sni,
   SSL* ssl = SSL_new(ctx);
   SSL_set_fd(ssl, s.fd);
   if (!sni.empty()) SSL_set_tlsext_host_name(ssl, sni.c_str());
+  if (const char* algorithms = signature_algorithms(offer)) SSL_set1_sigalgs_list(ssl, algorithms);
   if (SSL_connect(ssl) != 1) {
     char buf[256];
     ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
@@ -115,6 +143,8 @@ ProbeResult probe_starttls(const core::Binding& binding, const std::string& sni,
         r.served_thumbprint += kHex[md[i] >> 4];
         r.served_thumbprint += kHex[md[i] & 15];
       }
+      EVP_PKEY* key = X509_get0_pubkey(peer);
+      r.served_key_type = key ? tls::key_algorithm(key) : "Unknown";
       X509_free(peer);
     }
     SSL_shutdown(ssl);

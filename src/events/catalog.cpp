@@ -12,14 +12,14 @@ constexpr EventDefinition kCatalog[] = {
      "restart."},
     {kStartTlsCertificateNotFound, Level::kWarning, "TransportService",
      "StartTlsCertificateNotFound",
-     "The {ConnectorKind} connector {Connector} offers STARTTLS but no certificate qualifies for "
-     "{Fqdn}: {Condition}. STARTTLS is not offered until this is fixed. Fix: {Fix}"},
+     "The {ConnectorKind} connector {Connector} offers STARTTLS but no certificate of any key type "
+     "(RSA or ECDSA) qualifies for {Fqdn}: {Condition}. STARTTLS is not offered until this is fixed. Fix: {Fix}"},
     {kStartTlsCertificateExpired, Level::kError, "TransportService", "StartTlsCertificateExpired",
-     "The certificate {Thumbprint} selected for the {ConnectorKind} connector {Connector} "
+     "The {KeyType} certificate {Thumbprint} selected for the {ConnectorKind} connector {Connector} "
      "({Fqdn}) expired on {NotAfter}. It is still offered; replace it."},
     {kStartTlsCertificateExpiresSoon, Level::kWarning, "TransportService",
      "StartTlsCertificateExpiresSoon",
-     "The certificate {Thumbprint} selected for the {ConnectorKind} connector {Connector} "
+     "The {KeyType} certificate {Thumbprint} selected for the {ConnectorKind} connector {Connector} "
      "({Fqdn}) expires in {HoursRemaining} hours, on {NotAfter}."},
     {kStartTlsCertificateRestored, Level::kInformation, "TransportService",
      "StartTlsCertificateRestored",

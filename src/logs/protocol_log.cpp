@@ -9,6 +9,8 @@
 #include <ctime>
 #include <utility>
 
+#include "core/time_format.hpp"
+
 namespace starling::logs {
 namespace {
 
@@ -65,13 +67,7 @@ void append_field(std::string& out, std::string_view field) {
 }
 
 void append_time(std::string& out, int64_t time_us) {
-  std::time_t seconds = static_cast<std::time_t>(time_us / 1000000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  std::array<char, 32> text{};
-  size_t n = std::strftime(text.data(), text.size(), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(text.data() + n, text.size() - n, ".%03dZ", static_cast<int>(time_us / 1000 % 1000));
-  out += text.data();
+  core::append_iso8601(out, time_us, core::TimePrecision::kMilliseconds);
 }
 
 bool iequals_prefix(std::string_view line, std::string_view word) {

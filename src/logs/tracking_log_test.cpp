@@ -75,6 +75,67 @@ TEST(TrackingFormat, HostileTextStaysOnOneLineBoundedAndValidUtf8) {
   EXPECT_EQ(j["ClientHostname"], "\x1b[2J\"quoted\"");
 }
 
+// The line as the JSON library wrote it before the entry was written directly: every field
+// bounded, in Exchange's order, dumped with invalid UTF-8 replaced.
+std::string library_line(const TrackingEvent& e) {
+  using Json = nlohmann::ordered_json;
+  auto cut = [](const std::string& s) {
+    if (s.size() <= kMaxFieldOctets) return s;
+    size_t n = kMaxFieldOctets;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    return s.substr(0, n);
+  };
+  auto list = [&](const std::vector<std::string>& all) {
+    Json out = Json::array();
+    for (const std::string& s : all) out.push_back(cut(s));
+    return out;
+  };
+  Json j;
+  j["Timestamp"] = format_timestamp(e.timestamp_us);
+  for (auto [key, value] : {std::pair{"ClientIp", &e.client_ip}, {"ClientHostname", &e.client_hostname},
+                            {"ServerIp", &e.server_ip}, {"ServerHostname", &e.server_hostname},
+                            {"ConnectorId", &e.connector_id}, {"Source", &e.source},
+                            {"EventId", &e.event_id}, {"InternalMessageId", &e.internal_message_id},
+                            {"MessageId", &e.message_id}}) {
+    j[key] = cut(*value);
+  }
+  j["Recipients"] = list(e.recipients);
+  j["RecipientStatus"] = list(e.recipient_status);
+  j["TotalBytes"] = e.total_bytes;
+  j["RecipientCount"] = e.recipients.size();
+  for (auto [key, value] : {std::pair{"Reference", &e.reference}, {"MessageSubject", &e.message_subject},
+                            {"Sender", &e.sender}, {"ReturnPath", &e.return_path},
+                            {"MessageInfo", &e.message_info}}) {
+    j[key] = cut(*value);
+  }
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+TEST(TrackingFormat, WritesTheBytesTheJsonLibraryWrote) {
+  const std::vector<std::string> texts{
+      "", "plain text", "quote \" and backslash \\", "tab\tcr\rlf\nbs\bff\f", std::string("nul\0x", 5),
+      "\x01\x1f\x7f", "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x90\xA6", "bad \xFF\xFE end", "cut \xE2\x82",
+      "\xC3", "overlong \xC0\xAF", "surrogate \xED\xA0\x80", "\xF4\x90\x80\x80 too big",
+      std::string(999, 'a') + "\xC3\xA9" + "tail", std::string(1200, 'b'), std::string(998, 'c') + "\"\"\"",
+      "</script>", "\u2028 separator"};
+  TrackingEvent e = event("RECEIVE", kT0 + 987'654, "a@x", {});
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::string& t = texts[i];
+    for (std::string* field : {&e.client_ip, &e.client_hostname, &e.server_ip, &e.server_hostname,
+                               &e.connector_id, &e.source, &e.event_id, &e.internal_message_id,
+                               &e.message_id, &e.reference, &e.message_subject, &e.sender,
+                               &e.return_path, &e.message_info}) {
+      *field = t + std::to_string(i % 3);
+    }
+    e.recipients = {t, "r@x", t + "!"};
+    e.recipient_status = i % 2 ? std::vector<std::string>{} : std::vector<std::string>{t, "250"};
+    e.total_bytes = i == 0 ? UINT64_MAX : i * 4099;
+    e.timestamp_us = kT0 - static_cast<int64_t>(i) * 86'400'000'017;
+    ASSERT_EQ(format_tracking_entry(e), library_line(e)) << "text " << i;
+  }
+  EXPECT_EQ(tracking_entry_json(e).dump(), nlohmann::ordered_json::parse(library_line(e)).dump());
+}
+
 TEST(TrackingFormat, ALongRecipientListBecomesSeveralEntriesOfTheSameEvent) {
   std::vector<std::string> to;
   for (int i = 0; i < 250; ++i) to.push_back("r" + std::to_string(i) + "@example.net");

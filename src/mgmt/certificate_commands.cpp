@@ -130,6 +130,41 @@ Result<std::string> pending_request_thumbprint(const std::string& request_pem) {
   return t;
 }
 
+// A self-signed certificate made and described, ready for the store.
+Result<std::pair<store::StoredCertificate, core::Certificate>> make_self_signed(const tls::SelfSignedRequest& request,
+                                                                                core::Services services,
+                                                                                const std::string& friendly,
+                                                                                bool exportable) {
+  auto made = tls::generate_self_signed(request);
+  if (!made) return std::move(made).take_error();
+  auto props = tls::describe_certificate(made->certificate_pem, made->key_pem);
+  if (!props) return std::move(props).take_error();
+  store::StoredCertificate sc;
+  sc.thumbprint = props->thumbprint;
+  sc.certificate_pem = made->certificate_pem;
+  sc.key_pem = made->key_pem;
+  sc.services = services;
+  sc.friendly_name = friendly;
+  sc.private_key_exportable = exportable;
+  props->services = services;
+  props->friendly_name = friendly;
+  props->private_key_exportable = exportable;
+  return std::pair{std::move(sc), std::move(*props)};
+}
+
+// --ecdsa of new-certificate: an ECDSA P-256 certificate beside the RSA one.
+Result<bool> ecdsa_pair(const Request& req, tls::KeyType key_type, bool request) {
+  auto v = arg(req, "ecdsa");
+  if (!v) return false;
+  auto b = parse_bool("--ecdsa", v->empty() ? "true" : *v);
+  if (!b || !*b) return b;
+  if (key_type == tls::KeyType::kEcdsaP256 || key_type == tls::KeyType::kEcdsaP384) {
+    return make_error("--ecdsa adds an ECDSA certificate beside an RSA one: not with --key-type ecdsa-*");
+  }
+  if (request) return make_error("--ecdsa cannot be used with --request: request each key type on its own");
+  return true;
+}
+
 }  // namespace
 
 // --- get-certificate -------------------------------------------------------------------------
@@ -158,12 +193,20 @@ Reply get_certificate(Context& ctx, const Request& req) {
     for (const auto& e : *all) {
       if (!e.pending()) props.push_back(e.props);
     }
-    // StartTls says what the rule makes of each: selected, a candidate, or why it is none.
-    auto ranked = core::rank_starttls_certificates(props, *domain, ctx.now);
+    // StartTls says what the rule makes of each: selected (one per key type, RSA first: the
+    // first is the primary), a candidate, or why it is none.
+    auto ranked = core::select_per_key_type(props, *domain, ctx.now);
     for (const core::Certificate* c : ranked) {
       Json o = present(*c);
-      o["StartTls"] = c == ranked.front() ? "selected" : "candidate";
+      o["StartTls"] = "selected";
       r.objects.push_back(o);
+    }
+    for (const core::Certificate* c : core::rank_starttls_certificates(props, *domain, ctx.now)) {
+      if (std::find(ranked.begin(), ranked.end(), c) != ranked.end()) continue;
+      Json o = present(*c);
+      o["StartTls"] = "candidate";
+      r.objects.push_back(o);
+      ranked.push_back(c);
     }
     for (const auto& c : props) {
       bool listed = std::any_of(ranked.begin(), ranked.end(), [&](auto* x) { return x->thumbprint == c.thumbprint; });
@@ -185,7 +228,7 @@ Reply get_certificate(Context& ctx, const Request& req) {
 Reply new_certificate(Context& ctx, const Request& req) {
   if (auto o = only_options(req, {"domain", "domainname", "subject", "subjectname", "keytype", "keysize", "exportable",
                                   "privatekeyexportable", "services", "friendlyname", "validitydays",
-                                  "request", "generaterequest", "binary", "binaryencoded"});
+                                  "request", "generaterequest", "binary", "binaryencoded", "ecdsa"});
       !o) {
     return failure(kExitUsage, o.error());
   }
@@ -239,6 +282,8 @@ Reply new_certificate(Context& ctx, const Request& req) {
   if (!rsa_bits) return failure(kExitUsage, rsa_bits.error());
   auto request_file = arg(req, "request");
   if (!request_file) request_file = arg(req, "generaterequest");
+  auto ecdsa = ecdsa_pair(req, key_type, request_file.has_value());
+  if (!ecdsa) return failure(kExitUsage, ecdsa.error());
 
   Reply r;
   r.default_properties = kCertificateColumns;
@@ -276,24 +321,37 @@ Reply new_certificate(Context& ctx, const Request& req) {
   ss.key_type = key_type;
   ss.rsa_bits = *rsa_bits;
   ss.validity_days = validity;
-  auto made = tls::generate_self_signed(ss);
-  if (!made) return failure(kExitFailed, made.error());
-  auto props = tls::describe_certificate(made->certificate_pem, made->key_pem);
-  if (!props) return failure(kExitFailed, props.error());
-  store::StoredCertificate sc;
-  sc.thumbprint = props->thumbprint;
-  sc.certificate_pem = made->certificate_pem;
-  sc.key_pem = made->key_pem;
-  sc.services = services;
-  sc.friendly_name = friendly;
-  sc.private_key_exportable = exportable;
-  if (auto w = ctx.store.add_certificate(sc); !w) return failure(kExitFailed, w.error());
-  props->services = services;
-  props->friendly_name = friendly;
-  props->private_key_exportable = exportable;
-  if (auto d = offer_default(ctx, req, *props, r); !d) return failure(kExitFailed, d.error());
-  r.objects.push_back(present(*props));
-  r.change = "new certificate " + sc.thumbprint;
+  std::vector<tls::SelfSignedRequest> wanted{ss};
+  if (*ecdsa) {
+    // The pair: the same names, services and dates, with an ECDSA P-256 key beside the RSA one.
+    ss.key_type = tls::KeyType::kEcdsaP256;
+    ss.rsa_bits = 0;
+    wanted.push_back(ss);
+  }
+  std::vector<store::StoredCertificate> made;
+  std::vector<core::Certificate> described;
+  for (const auto& w : wanted) {
+    auto c = make_self_signed(w, services, friendly, exportable);
+    if (!c) return failure(kExitFailed, c.error());
+    made.push_back(c->first);
+    described.push_back(c->second);
+  }
+  for (size_t i = 0; i < made.size(); ++i) {
+    if (auto w = ctx.store.add_certificate(made[i]); !w) {
+      if (i > 0) (void)ctx.store.remove_certificate(made[0].thumbprint);  // all or nothing
+      return failure(kExitFailed, w.error());
+    }
+  }
+  // The default SMTP certificate is one thumbprint: the RSA one of a pair (the widest
+  // compatibility); the ECDSA one is served beside it by the selection rule.
+  if (auto d = offer_default(ctx, req, described.front(), r); !d) return failure(kExitFailed, d.error());
+  for (const auto& c : described) r.objects.push_back(present(c));
+  r.change = "new certificate " + made.front().thumbprint;
+  if (made.size() > 1) {
+    r.messages.push_back("Created the pair for the same names: RSA " + made[0].thumbprint + " and ECDSA " +
+                         made[1].thumbprint + "; STARTTLS serves ECDSA to clients that offer it, RSA to the others.");
+    r.change = "new certificates " + made[0].thumbprint + " (RSA) and " + made[1].thumbprint + " (ECDSA)";
+  }
   return r;
 }
 
@@ -465,14 +523,15 @@ Reply remove_certificate(Context& ctx, const Request& req) {
   if (auto o = only_options(req, {"thumbprint"}); !o) return failure(kExitUsage, o.error());
   auto entry = find_entry(ctx, req, "remove-certificate");
   if (!entry) return failure(kExitFailed, entry.error());
-  // In use: the certificate a TLS connector currently selects.
+  // In use: a certificate a TLS connector currently selects (of any key type).
   auto all = load_entries(ctx);
   if (!all) return failure(kExitFailed, all.error());
   auto verdicts = diag::evaluate_connectors(ctx.store, ctx.settings, *all, ctx.now, std::chrono::hours(0));
   if (!verdicts) return failure(kExitFailed, verdicts.error());
   std::vector<std::string> users;
   for (const auto& v : *verdicts) {
-    if (v.selection.chosen && v.selection.chosen->thumbprint == entry->stored.thumbprint) {
+    const core::ServedCertificate* served = core::served_of_type(v.selection, entry->props.key_algorithm);
+    if (served && served->certificate.thumbprint == entry->stored.thumbprint) {
       users.push_back(v.kind == "Send" ? "send connector '" + v.name + "'" : "receive connector '" + v.name + "'");
     }
   }

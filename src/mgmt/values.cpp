@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "core/names.hpp"
+#include "core/time_format.hpp"
 
 namespace starling::mgmt {
 namespace {
@@ -258,13 +259,6 @@ Result<std::string> parse_password_file(std::string_view bytes) {
   return line;
 }
 
-std::string format_time(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string format_time(int64_t unix_seconds) { return core::format_iso8601_seconds(unix_seconds); }
 
 }  // namespace starling::mgmt

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <ctime>
 #include <memory>
 #include <set>
@@ -118,7 +119,7 @@ smtp::SessionConfig session_config(const ConnectorRuntime& rt) {
   return s;
 }
 
-// Bridges the spool's completion callback (writer thread) back onto the connection's
+// Bridges the spool's completion callback (the queue's flush thread) back onto the connection's
 // executor as an awaitable.
 template <typename Token>
 auto async_enqueue(queue::Spool& spool, std::string id, queue::Envelope envelope,
@@ -145,15 +146,16 @@ template <typename Token>
 auto async_verify_password(Server& server, std::string hash, std::string password, Token&& token) {
   return asio::async_initiate<Token, void(bool)>(
       [&server](auto handler, std::string hash, std::string password) {
+        auto ex = asio::get_associated_executor(handler);
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        server.verify_password(std::move(hash), std::move(password),
+        server.verify_password(std::move(hash), std::move(password), ex,
                                [shared](bool ok) { (*shared)(ok); });
       },
       token, std::move(hash), std::move(password));
 }
 
 uint64_t next_connection_number() {
-  static uint64_t n = 0;
+  static std::atomic<uint64_t> n = 0;  // connections are made on every I/O thread
   return ++n;
 }
 
@@ -206,8 +208,10 @@ void Connection::interrupt() {
 }
 
 void Connection::shutdown() {
-  shutting_down_ = true;
-  interrupt();
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->shutting_down_ = true;
+    self->interrupt();
+  });
 }
 
 asio::awaitable<void> Connection::watchdog() {
@@ -477,10 +481,11 @@ asio::awaitable<void> Connection::serve() {
     SSL_shutdown(tls_.get());
     ERR_clear_error();
   }
+  // Counted out before the close: a client that sees it may connect again at once, on any thread.
+  server_.connection_closed(this);
   socket_.close(ec);
   // Remote: the client went away (or broke TLS) before we were done with it.
   if (protocol_log_) protocol_log_->disconnected(session_->closing() ? "Local" : "Remote");
-  server_.connection_closed(this);
 }
 
 }  // namespace starling::net

@@ -32,7 +32,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Starts the connection's coroutines; it keeps itself alive until closed.
   void start();
-  // Server is stopping: say 421 4.3.2 at the next opportunity and close.
+  // Server is stopping: say 421 4.3.2 at the next opportunity and close. Any thread: the work
+  // is posted to the connection's own.
   void shutdown();
   const std::string& counter_key() const { return counter_key_; }
   const std::string& source() const { return peer_ip_; }

@@ -601,9 +601,11 @@ void Dispatcher::finish_if_done(const MessagePtr& m) {
   m->finishing = true;
   // The reports the sender is owed are queued first; they remove the message once durable.
   if (send_final_reports(m)) return;
-  spool_.remove(m->q.id);
-  messages_.erase(m->q.id);
-  unreachable_.erase(m->q.id);
+  // `m` may be the map's only reference: erase it last, from a copy of its id.
+  std::string id = m->q.id;
+  spool_.remove(id);
+  unreachable_.erase(id);
+  messages_.erase(id);
 }
 
 void Dispatcher::tick() {

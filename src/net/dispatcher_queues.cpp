@@ -5,13 +5,7 @@
 // Also the message tracking entries and the delivery metrics the dispatcher gives.
 #include <asio/post.hpp>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 
 #include "core/log.hpp"
 #include "core/names.hpp"
@@ -632,9 +626,13 @@ void Dispatcher::load_suspended_queues() {
   // Written by this program, but in a directory the service user can write: bounded, and only
   // ever compared with queue names.
   constexpr size_t kMaxNames = 10000, kMaxName = 1024;
-  std::ifstream in(spool_.dir() / queue::kSuspendedQueuesFile);
-  std::string line;
-  while (suspended_queues_.size() < kMaxNames && std::getline(in, line)) {
+  auto text = spool_.read_file(queue::kSuspendedQueuesFile, kMaxNames * (kMaxName + 1));
+  if (!text) log_line("outbound: the suspended queues are not known: " + text.error());
+  std::string_view rest = text ? std::string_view(*text) : std::string_view();
+  while (suspended_queues_.size() < kMaxNames && !rest.empty()) {
+    size_t end = std::min(rest.find('\n'), rest.size());
+    std::string_view line = rest.substr(0, end);
+    rest.remove_prefix(std::min(end + 1, rest.size()));
     if (!line.empty() && line.size() <= kMaxName) suspended_queues_.insert(core::to_lower(line));
   }
   if (!suspended_queues_.empty()) {
@@ -645,29 +643,7 @@ void Dispatcher::load_suspended_queues() {
 Result<void> Dispatcher::save_suspended_queues(const std::set<std::string>& names) {
   std::string text;
   for (const std::string& n : names) text += n + "\n";
-  std::string dir = spool_.dir().string();
-  std::string name = queue::kSuspendedQueuesFile;
-  std::string temp = dir + "/" + name + ".new";
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error(temp + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  bool ok = done == text.size() && ::fsync(fd) == 0;
-  int err = errno;
-  ::close(fd);
-  if (!ok) return make_error(temp + ": " + std::strerror(err));
-  if (::rename(temp.c_str(), (dir + "/" + name).c_str()) != 0) return make_error(name + ": " + std::strerror(errno));
-  int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  ok = d >= 0 && ::fsync(d) == 0;
-  err = errno;
-  if (d >= 0) ::close(d);
-  if (!ok) return make_error(dir + ": " + std::strerror(err));
-  return {};
+  return spool_.replace_file(queue::kSuspendedQueuesFile, text);
 }
 
 }  // namespace starling::net

@@ -1,5 +1,6 @@
 #include "net/runtime.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include "core/names.hpp"
@@ -17,6 +18,47 @@ std::chrono::hours warning_window(store::Store& store) {
   }
   return std::chrono::hours(24 * std::max(0, d));
 }
+
+namespace {
+
+// Gives the connector the TLS context serving every certificate the rule selected for it (one
+// per key type: RSA and ECDSA side by side); returns the context's cache key.
+Result<std::string> use_certificates(ConnectorRuntime& cr, const core::Selection& selection,
+                                     const std::vector<diag::CertificateRecord>& certs, tls::ContextCache& cache,
+                                     std::vector<std::string>& warnings) {
+  std::vector<tls::CertificateAndKey> served;
+  for (const auto& s : selection.by_key_type) {
+    const std::string& thumb = s.certificate.thumbprint;
+    auto rec = std::find_if(certs.begin(), certs.end(), [&](const auto& x) { return x.props.thumbprint == thumb; });
+    if (rec == certs.end()) return make_error("certificate " + thumb + " is no longer in the store");
+    served.push_back({thumb, rec->stored.certificate_pem, rec->stored.key_pem});
+  }
+  auto ctx = cache.get(served);
+  if (!ctx && served.size() > 1) {
+    // One unusable certificate must not take STARTTLS away: serve the first that works alone,
+    // the primary first.
+    std::string together = tls::ContextCache::key_for(served) + " cannot be served together (" + ctx.error() + ")";
+    std::vector<tls::CertificateAndKey> candidates = std::move(served);
+    for (auto& c : candidates) {
+      served = {c};
+      ctx = cache.get(served);
+      if (ctx) break;
+    }
+    warnings.push_back("receive connector '" + cr.connector.name + "': certificates " + together +
+                       (ctx ? "; serving " + served.front().thumbprint + " alone" : ""));
+  }
+  if (!ctx) return make_error("certificate " + served.front().thumbprint + " cannot be used: " + ctx.error());
+  cr.tls = *ctx;
+  cr.certificate_thumbprint = served.front().thumbprint;
+  const core::ServedCertificate* ecdsa = core::served_of_type(selection, "ECDSA");
+  if (ecdsa && std::any_of(served.begin(), served.end(),
+                           [&](const auto& s) { return s.thumbprint == ecdsa->certificate.thumbprint; })) {
+    cr.ecdsa_certificate_thumbprint = ecdsa->certificate.thumbprint;
+  }
+  return tls::ContextCache::key_for(served);
+}
+
+}  // namespace
 
 Result<Runtime> load_runtime(store::Store& store, tls::ContextCache& cache) {
   Runtime rt;
@@ -75,20 +117,16 @@ Result<Runtime> load_runtime(store::Store& store, tls::ContextCache& cache) {
       return v.kind == "Receive" && v.name == c.name;
     });
     if (verdict != rt.verdicts.end() && verdict->selection.chosen) {
-      const std::string& thumb = verdict->selection.chosen->thumbprint;
-      auto rec = std::find_if(certs->begin(), certs->end(), [&](const auto& x) { return x.props.thumbprint == thumb; });
-      auto ctx = cache.get(thumb, rec->stored.certificate_pem, rec->stored.key_pem);
-      if (!ctx) {
-        rt.warnings.push_back("receive connector '" + c.name + "': certificate " + thumb + " cannot be used: " + ctx.error());
+      if (auto used = use_certificates(*cr, verdict->selection, *certs, cache, rt.warnings); !used) {
+        rt.warnings.push_back("receive connector '" + c.name + "': " + used.error());
       } else {
-        cr->tls = *ctx;
-        cr->certificate_thumbprint = thumb;
-        in_use.insert(thumb);
+        in_use.insert(*used);
       }
     }
     rt.connectors.push_back(std::move(cr));
   }
-  // Contexts of certificates no longer in the store are dropped; the SNI ones are rebuilt lazily.
+  // Contexts serving a certificate no longer in the store are dropped (the SNI ones are built on
+  // first use and kept with the rest).
   std::set<std::string> keep = in_use;
   for (const auto& c : *certs) keep.insert(c.props.thumbprint);
   cache.retain(keep);

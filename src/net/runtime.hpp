@@ -25,7 +25,8 @@ struct ConnectorRuntime {
   core::ReceiveConnector connector;
   std::string fqdn;                       // effective: connector Fqdn or the server FQDN
   tls::ContextPtr tls;                    // null: STARTTLS is not offered
-  std::string certificate_thumbprint;     // of the certificate behind `tls`
+  std::string certificate_thumbprint;     // of the primary certificate behind `tls` (RSA first)
+  std::string ecdsa_certificate_thumbprint;  // of the ECDSA one served beside it, or empty
   std::string postmaster_domain;
   std::vector<core::IpRange> remote_ranges;  // parsed RemoteIPRanges
   std::shared_ptr<const std::set<std::string>> accepted_domains;  // lower-case

@@ -3,8 +3,10 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/v6_only.hpp>
+#include <asio/post.hpp>
 #include <asio/write.hpp>
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,13 +20,16 @@
 namespace starling::net {
 namespace {
 
-// Answers a connection we will not serve with one line, then closes it.
+// Answers a connection we will not serve with one line, then closes it, on the socket's own
+// I/O thread.
 void refuse(asio::ip::tcp::socket socket, std::string line) {
   auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
   auto text = std::make_shared<std::string>(std::move(line));
-  asio::async_write(*sock, asio::buffer(*text), [sock, text](std::error_code, size_t) {
-    std::error_code ignored;
-    sock->close(ignored);
+  asio::post(sock->get_executor(), [sock, text] {
+    asio::async_write(*sock, asio::buffer(*text), [sock, text](std::error_code, size_t) {
+      std::error_code ignored;
+      sock->close(ignored);
+    });
   });
 }
 
@@ -43,17 +48,46 @@ uint64_t automatic_receive_memory() {
 
 }  // namespace
 
-Server::Server(asio::io_context& io, queue::Spool& spool)
+Server::Server(asio::io_context& io, queue::Spool& spool, unsigned io_threads)
     : io_(io),
       spool_(spool),
-      receive_budget_(std::make_shared<smtp::MemoryBudget>(automatic_receive_memory())) {}
+      open_per_thread_(std::max(io_threads, 1u), 0),
+      receive_budget_(std::make_shared<smtp::MemoryBudget>(automatic_receive_memory())) {
+  for (unsigned i = 1; i < io_threads; ++i) {
+    // Concurrency hint 1: one thread runs each (Asio's fast path for posts from that thread;
+    // posts from others stay safe).
+    extra_io_.push_back(std::make_unique<asio::io_context>(1));
+    extra_work_.push_back(asio::make_work_guard(*extra_io_.back()));
+  }
+}
+
+void Server::start_io_threads() {
+  for (auto& io : extra_io_) {
+    extra_threads_.emplace_back([ctx = io.get()] { ctx->run(); });
+    // Named for top -H and /proc/PID/task/*/comm (at most 15 characters).
+    std::string name = "starlingd-io" + std::to_string(extra_threads_.size());
+    ::pthread_setname_np(extra_threads_.back().native_handle(), name.c_str());
+  }
+}
+
+void Server::join_io_threads() {
+  // Whatever is still open there (the second-signal stop does not wait for the sessions) is
+  // abandoned: its handlers are destroyed with the io_context, after the threads are gone.
+  extra_work_.clear();
+  for (auto& io : extra_io_) io->stop();
+  for (auto& t : extra_threads_) t.join();
+  extra_threads_.clear();
+}
 
 void Server::set_receive_memory_limit(uint64_t bytes) {
   receive_memory_limit_ = bytes;
   receive_budget_->set_limit(bytes == 0 ? automatic_receive_memory() : bytes);
 }
 
-Server::~Server() { verifier_.join(); }
+Server::~Server() {
+  join_io_threads();
+  verifier_.join();
+}
 
 namespace {
 
@@ -71,14 +105,14 @@ const std::string& dummy_hash() {
 
 }  // namespace
 
-void Server::verify_password(std::string hash, std::string password,
+void Server::verify_password(std::string hash, std::string password, asio::any_io_executor ex,
                              std::function<void(bool)> done) {
-  asio::post(verifier_, [this, hash = std::move(hash), password = std::move(password),
+  asio::post(verifier_, [hash = std::move(hash), password = std::move(password), ex = std::move(ex),
                          done = std::move(done)]() mutable {
     bool ok = hash.empty() ? (mgmt::verify_password(dummy_hash(), password), false)
                            : mgmt::verify_password(hash, password);
     std::fill(password.begin(), password.end(), '\0');
-    asio::post(io_, [done = std::move(done), ok] { done(ok); });
+    asio::post(ex, [done = std::move(done), ok] { done(ok); });
   });
 }
 
@@ -95,18 +129,26 @@ void Server::forget_old_auth_failures(std::chrono::steady_clock::time_point now)
 }
 
 bool Server::auth_blocked(const std::string& client_ip) {
+  std::lock_guard lock(auth_mutex_);
   auto it = auth_failures_.find(client_ip);
   return it != auth_failures_.end() && std::chrono::steady_clock::now() < it->second.blocked_until;
 }
 
 void Server::auth_failed(AuthFailure failure) {
   auto now = std::chrono::steady_clock::now();
-  forget_old_auth_failures(now);
-  AuthFailures& f = auth_failures_[failure.client_ip];
-  f.recent.push_back(now);
-  if (f.recent.size() >= kAuthFailureLimit && f.blocked_until <= now) {
-    f.blocked_until = now + kAuthBlock;
-    f.recent.clear();
+  bool blocked_now = false;
+  {
+    std::lock_guard lock(auth_mutex_);
+    forget_old_auth_failures(now);
+    AuthFailures& f = auth_failures_[failure.client_ip];
+    f.recent.push_back(now);
+    if (f.recent.size() >= kAuthFailureLimit && f.blocked_until <= now) {
+      f.blocked_until = now + kAuthBlock;
+      f.recent.clear();
+      blocked_now = true;
+    }
+  }
+  if (blocked_now) {
     log_line("smtp: " + std::to_string(kAuthFailureLimit) + " AUTH failures from " +
              failure.client_ip + " within " + std::to_string(kAuthFailureWindow.count()) +
              " minutes: AUTH from it refused for " + std::to_string(kAuthBlock.count()) +
@@ -230,8 +272,24 @@ std::vector<std::string> Server::listening() const {
   return out;
 }
 
+unsigned Server::pick_thread() {
+  std::lock_guard lock(mutex_);
+  unsigned n = static_cast<unsigned>(open_per_thread_.size());
+  unsigned best = next_thread_ % n;
+  for (unsigned i = 1; i < n; ++i) {
+    unsigned t = (next_thread_ + i) % n;
+    if (open_per_thread_[t] < open_per_thread_[best]) best = t;
+  }
+  next_thread_ = best + 1;
+  return best;
+}
+
 void Server::accept_loop(Listener& l) {
-  l.acceptor.async_accept([this, &l](std::error_code ec, asio::ip::tcp::socket socket) {
+  // The socket is accepted straight onto the chosen thread's io_context (no descriptor moves
+  // later); the handler itself runs here, on thread 0, where the limits are decided.
+  unsigned thread = pick_thread();
+  l.acceptor.async_accept(thread_io(thread), [this, &l, thread](std::error_code ec,
+                                                                 asio::ip::tcp::socket socket) {
     if (stopping_ || ec == asio::error::operation_aborted) return;
     if (ec) {
       // Out of descriptors or similar: log, pause briefly, keep accepting.
@@ -242,7 +300,7 @@ void Server::accept_loop(Listener& l) {
       });
       return;
     }
-    on_accept(l, std::move(socket));
+    on_accept(l, thread, std::move(socket));
     accept_loop(l);
   });
 }
@@ -266,7 +324,7 @@ std::shared_ptr<const ConnectorRuntime> Server::pick_connector(
   return best;
 }
 
-void Server::on_accept(Listener& l, asio::ip::tcp::socket socket) {
+void Server::on_accept(Listener& l, unsigned thread, asio::ip::tcp::socket socket) {
   std::error_code ec;
   auto remote = socket.remote_endpoint(ec);
   if (ec) return;
@@ -277,30 +335,61 @@ void Server::on_accept(Listener& l, asio::ip::tcp::socket socket) {
     return refuse(std::move(socket), "554 5.7.1 No SMTP service for your address\r\n");
   }
   const core::ReceiveConnector& c = connector->connector;
-  Counters& counters = counters_[c.name];
   std::string source = remote.address().to_string();
-  if (counters.total >= c.max_inbound_connection ||
-      counters.per_source[source] >= c.max_inbound_connection_per_source) {
-    // Refuse politely; the client may retry later (RFC 5321 §3.8).
-    return refuse(std::move(socket),
-                  "421 4.3.2 " + connector->fqdn + " Too many connections, try again later\r\n");
+  {
+    // Counted here, on thread 0, before the connection exists: the limits hold across threads.
+    std::lock_guard lock(mutex_);
+    Counters& counters = counters_[c.name];
+    if (counters.total >= c.max_inbound_connection ||
+        counters.per_source[source] >= c.max_inbound_connection_per_source) {
+      if (counters.per_source[source] == 0) counters.per_source.erase(source);
+      // Refuse politely; the client may retry later (RFC 5321 §3.8).
+      return refuse(std::move(socket),
+                    "421 4.3.2 " + connector->fqdn + " Too many connections, try again later\r\n");
+    }
+    ++counters.total;
+    ++counters.per_source[source];
+    ++open_per_thread_[thread];
   }
-  ++counters.total;
-  ++counters.per_source[source];
   metrics::count(metrics::kConnectionsAccepted, {{"connector", c.name}});
   metrics::add_gauge(metrics::kConnectionsOpen, {{"connector", c.name}}, 1);
+  // Built here, started there: start() spawns its coroutines on the socket's own executor.
   auto conn = std::make_shared<Connection>(*this, std::move(socket), connector, c.name);
-  connections_.insert(conn.get());
+  {
+    std::lock_guard lock(mutex_);
+    connections_[conn.get()] = Open{conn, thread};
+  }
   conn->start();
 }
 
 void Server::connection_closed(Connection* c) {
-  connections_.erase(c);
-  Counters& counters = counters_[c->counter_key()];
+  bool none_left = false;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = connections_.find(c);
+    if (it == connections_.end()) return;
+    --open_per_thread_[it->second.thread];
+    connections_.erase(it);
+    Counters& counters = counters_[c->counter_key()];
+    --counters.total;
+    if (--counters.per_source[c->source()] == 0) counters.per_source.erase(c->source());
+    none_left = connections_.empty();
+  }
   metrics::add_gauge(metrics::kConnectionsOpen, {{"connector", c->counter_key()}}, -1);
-  --counters.total;
-  if (--counters.per_source[c->source()] == 0) counters.per_source.erase(c->source());
-  maybe_finish_stop();
+  // The stop's completion belongs to thread 0.
+  if (none_left && stopping_) asio::post(io_, [this] { maybe_finish_stop(); });
+}
+
+void Server::shutdown_connections() {
+  std::vector<std::shared_ptr<Connection>> open;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [ptr, o] : connections_) {
+      if (auto c = o.connection.lock()) open.push_back(std::move(c));
+    }
+  }
+  // Each is told on its own thread: its socket and timers are not thread-safe.
+  for (auto& c : open) c->shutdown();
 }
 
 void Server::stop(std::chrono::milliseconds grace, std::function<void()> done) {
@@ -311,22 +400,29 @@ void Server::stop(std::chrono::milliseconds grace, std::function<void()> done) {
     std::error_code ec;
     l.acceptor.close(ec);
   }
-  if (!connections_.empty()) {
-    log_line("stopping: " + std::to_string(connections_.size()) +
-             " session(s) in flight get " + std::to_string(grace.count()) + " ms to finish");
+  size_t in_flight = 0;
+  {
+    std::lock_guard lock(mutex_);
+    in_flight = connections_.size();
+  }
+  if (in_flight > 0) {
+    log_line("stopping: " + std::to_string(in_flight) + " session(s) in flight get " +
+             std::to_string(grace.count()) + " ms to finish");
   }
   grace_timer_ = std::make_unique<asio::steady_timer>(io_, grace);
   grace_timer_->async_wait([this](std::error_code ec) {
     if (ec) return;
     // Grace is over: every session still open is told 421 4.3.2 and closed.
-    std::vector<Connection*> open(connections_.begin(), connections_.end());
-    for (Connection* c : open) c->shutdown();
+    shutdown_connections();
   });
   maybe_finish_stop();
 }
 
 void Server::maybe_finish_stop() {
-  if (!stopping_ || !connections_.empty() || !on_stopped_) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_ || !connections_.empty() || !on_stopped_) return;
+  }
   if (grace_timer_) grace_timer_->cancel();
   auto done = std::move(on_stopped_);
   on_stopped_ = nullptr;

@@ -68,6 +68,19 @@ Result<std::vector<std::string>> entries_of(int dir_fd) {
   return names;
 }
 
+Result<void> write_all(int fd, std::string_view text) {
+  while (!text.empty()) {
+    ssize_t n = ::write(fd, text.data(), text.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_error(n < 0 ? errno_text() : "short write");
+    text.remove_prefix(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+// The files the queue keeps beside the messages, each replaced through NAME.new.
+bool is_reserved_file(std::string_view name) { return name == kCleanMarker || name == kSuspendedQueuesFile; }
+
 ssize_t read_at(int fd, char* buf, size_t n, uint64_t offset) {
   ssize_t got = 0;
   do {
@@ -123,6 +136,7 @@ Spool::Spool(std::filesystem::path dir, int dir_fd, int free_fd, SpoolIo io)
              " are not regular files; they are never recycled");
   }
   writer_ = std::thread([this] { run(); });
+  flusher_ = std::thread([this] { flush_loop(); });
 }
 
 Spool::~Spool() {
@@ -132,6 +146,12 @@ Spool::~Spool() {
   }
   wake_.notify_all();
   writer_.join();
+  {
+    std::lock_guard lock(mutex_);
+    writer_done_ = true;
+  }
+  flush_wake_.notify_all();
+  flusher_.join();
   // Only a spool that took over the queue (recovered it) or found it clean may call it clean.
   if (recovered_ || clean_at_open_) write_clean_marker();
   ::close(dir_fd_);
@@ -139,10 +159,41 @@ Spool::~Spool() {
 }
 
 void Spool::write_clean_marker() {
-  int fd = ::openat(dir_fd_, kCleanMarker, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
-  bool ok = fd >= 0 && ::fsync(fd) == 0;
-  if (fd >= 0) ::close(fd);
-  if (!ok || ::fsync(dir_fd_) != 0) log_line("queue: cannot mark the stop as clean: " + errno_text());
+  if (auto r = replace_file(kCleanMarker, ""); !r) log_line("queue: cannot mark the stop as clean: " + r.error());
+}
+
+Result<void> Spool::replace_file(std::string_view name, std::string_view text) {
+  if (!is_reserved_file(name)) return make_error("not a file the queue keeps: " + std::string(name));
+  std::string target(name), temp = target + ".new";
+  auto where = [&](const std::string& n) { return (dir_ / n).string() + ": "; };
+  int fd = ::openat(dir_fd_, temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error(where(temp) + errno_text());
+  Result<void> written = write_all(fd, text);
+  if (written && ::fsync(fd) != 0) written = make_error(errno_text());
+  ::close(fd);
+  if (!written) return make_error(where(temp) + written.error());
+  if (::renameat(dir_fd_, temp.c_str(), dir_fd_, target.c_str()) != 0) return make_error(where(target) + errno_text());
+  if (::fsync(dir_fd_) != 0) return make_error(where(".") + errno_text());
+  return {};
+}
+
+Result<std::string> Spool::read_file(std::string_view name, size_t limit) const {
+  if (!is_reserved_file(name)) return make_error("not a file the queue keeps: " + std::string(name));
+  struct stat st {};
+  auto opened = open_regular(dir_fd_, std::string(name), O_RDONLY, &st);
+  if (!opened && errno == ENOENT) return std::string();
+  if (!opened) return make_error((dir_ / name).string() + ": " + opened.error());
+  limit = std::min(limit, static_cast<size_t>(st.st_size));
+  std::string out(limit, '\0');
+  size_t got = 0;
+  while (got < limit) {
+    ssize_t n = read_at(*opened, out.data() + got, limit - got, got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(*opened);
+  out.resize(got);
+  return out;
 }
 
 std::string Spool::new_id() {
@@ -175,7 +226,7 @@ void Spool::enqueue(std::string id, Envelope envelope, std::string header, std::
 
 // A recyclable file from free/, opened for rewriting; -1 when there is none. An entry that is not
 // a regular file with one link (planted after start-up) is dropped from the list, never written.
-int Spool::open_recycled(std::string& name) {
+int Spool::open_recycled(std::string& name, off_t& size) {
   while (true) {
     {
       std::lock_guard lock(mutex_);
@@ -183,7 +234,9 @@ int Spool::open_recycled(std::string& name) {
       name = std::move(free_.back());
       free_.pop_back();
     }
-    auto fd = open_regular(free_fd_, name, O_WRONLY);
+    struct stat st {};
+    auto fd = open_regular(free_fd_, name, O_WRONLY, &st);
+    size = st.st_size;
     if (fd) return *fd;
     log_line("queue: free/" + name + " not recycled: " + fd.error());
   }
@@ -211,7 +264,8 @@ Result<void> Spool::write_file(Pending& p) {
   // A recycled file is rewritten from its start and moved into place when complete; a new
   // file is created under its final name.
   std::string recycled;
-  int fd = open_recycled(recycled);
+  off_t old_size = 0;
+  int fd = open_recycled(recycled, old_size);
   if (fd < 0) {
     recycled.clear();
     fd = ::openat(dir_fd_, p.id.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -245,7 +299,9 @@ Result<void> Spool::write_file(Pending& p) {
     }
   }
   if (!recycled.empty()) {
-    if (::ftruncate(fd, static_cast<off_t>(total)) != 0 ||
+    // Only a longer old file leaves bytes to cut (a shorter one was overwritten whole).
+    bool longer = old_size > static_cast<off_t>(total);
+    if ((longer && ::ftruncate(fd, static_cast<off_t>(total)) != 0) ||
         ::renameat(free_fd_, recycled.c_str(), dir_fd_, p.id.c_str()) != 0) {
       std::string why = errno_text();
       ::close(fd);
@@ -312,19 +368,9 @@ Result<void> Spool::append_state(const StateUpdate& u) {
     if (errno == ENOENT) return {};  // already removed
     return make_error("cannot open queue file " + u.id + ": " + opened.error());
   }
-  int fd = *opened;
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      std::string why = n < 0 ? errno_text() : "short write";
-      ::close(fd);
-      return make_error("cannot record delivery state of " + u.id + ": " + why);
-    }
-    rest.remove_prefix(static_cast<size_t>(n));
-  }
-  ::close(fd);
+  Result<void> written = write_all(*opened, text);
+  ::close(*opened);
+  if (!written) return make_error("cannot record delivery state of " + u.id + ": " + written.error());
   return {};
 }
 
@@ -352,68 +398,123 @@ void Spool::run() {
       return stopping_ || !pending_.empty() || !updates_.empty() || !removals_.empty();
     });
     if (pending_.empty() && updates_.empty() && removals_.empty() && stopping_) return;
-    std::vector<Pending> batch;
-    batch.swap(pending_);
+    // At most kMaxBatch messages (and kMaxBatchBytes, but at least one): the rest goes on in
+    // the next batch, written while this one is flushed.
+    size_t take = 0, bytes = 0;
+    while (take < pending_.size() && take < kMaxBatch && (take == 0 || bytes < kMaxBatchBytes)) {
+      bytes += pending_[take].content.size();
+      ++take;
+    }
+    std::vector<Pending> batch(std::make_move_iterator(pending_.begin()),
+                               std::make_move_iterator(pending_.begin() + static_cast<ptrdiff_t>(take)));
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(take));
     std::vector<PendingUpdate> updates;
     updates.swap(updates_);
     std::vector<std::string> removals;
     removals.swap(removals_);
+    uint64_t failures_seen = flush_failures_;
     lock.unlock();
+    Written w = write_batch(std::move(batch), std::move(updates), removals);
+    w.failures_seen = failures_seen;
+    lock.lock();
+    written_.push_back(std::move(w));
+    flush_wake_.notify_one();
+  }
+}
 
-    // Removals first: their files go to the free pool, where this batch may reuse them.
-    for (const std::string& id : removals) remove_now(id);
-    std::vector<Result<void>> written;
-    written.reserve(batch.size());
-    bool any = !removals.empty();
-    for (Pending& p : batch) {
-      written.push_back(write_file(p));
-      any = any || written.back().ok();
-    }
-    std::vector<Result<void>> appended;
-    appended.reserve(updates.size());
-    for (const PendingUpdate& u : updates) {
-      appended.push_back(append_state(u.update));
-      any = true;
-    }
-    // One flush makes every file of the batch, and its directory entry, durable.
-    if (any && io_.sync(dir_fd_) != 0) {
-      std::string why = "cannot flush the queue: " + errno_text();
-      for (size_t i = 0; i < batch.size(); ++i) {
-        if (!written[i]) continue;
-        ::unlinkat(dir_fd_, batch[i].id.c_str(), 0);
-        written[i] = make_error(why);
-      }
-      for (auto& a : appended) {
-        if (a) a = make_error(why);
-      }
-    }
-    for (size_t i = 0; i < updates.size(); ++i) {
-      if (updates[i].done) updates[i].done(std::move(appended[i]));
-    }
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (written[i]) {
-        batch[i].done(batch[i].id);
-        if (sink_) {
-          Pending& p = batch[i];
-          // In place: the receive side leaves room for the trace header in the content's buffer.
-          p.content.insert(0, p.header);
-          QueuedMessage m{std::move(p.id), std::move(p.envelope), std::move(p.content)};
-          m.state.resize(m.envelope.recipients.size());
-          m.arrival = arrival_of(m.id);
-          m.content_offset = p.content_offset;
-          m.content_size = m.data.size();
-          m.content_crc = p.content_crc;
-          core::HeaderSummary summary = core::summarize_header(
-              std::string_view(m.data).substr(0, core::kMaxHeaderScan));
-          m.message_id = std::move(summary.message_id);
-          m.subject = std::move(summary.subject);
-          sink_(std::move(m));
-        }
-      } else {
-        batch[i].done(std::move(written[i]).take_error());
-      }
+Spool::Written Spool::write_batch(std::vector<Pending> batch, std::vector<PendingUpdate> updates,
+                                  const std::vector<std::string>& removals) {
+  Written w{std::move(batch), {}, std::move(updates)};
+  // Removals first: their files go to the free pool, where this batch may reuse them.
+  for (const std::string& id : removals) remove_now(id);
+  w.any = !removals.empty();
+  w.written.reserve(w.batch.size());
+  for (Pending& p : w.batch) {
+    w.written.push_back(write_file(p));
+    w.any = w.any || w.written.back().ok();
+  }
+  w.appended.reserve(w.updates.size());
+  for (const PendingUpdate& u : w.updates) {
+    w.appended.push_back(append_state(u.update));
+    w.any = true;
+  }
+  return w;
+}
+
+// Everything written since the last flush becomes durable with one syncfs(2), while the writer
+// goes on with the next batch.
+void Spool::flush_loop() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    flush_wake_.wait(lock, [&] { return writer_done_ || !written_.empty(); });
+    if (written_.empty()) return;  // the writer has stopped and all is flushed
+    std::vector<Written> group;
+    group.swap(written_);
+    lock.unlock();
+    bool any = std::any_of(group.begin(), group.end(), [](const Written& w) { return w.any; });
+    std::string error;
+    if (any && io_.sync(dir_fd_) != 0) error = "cannot flush the queue: " + errno_text();
+    lock.lock();
+    if (!error.empty()) ++flush_failures_;
+    uint64_t failures = flush_failures_;
+    lock.unlock();
+    for (Written& w : group) {
+      // A batch whose writing began before a failed flush returned may have lost pages to it
+      // even when its own flush succeeds: the error is reported once, to that flush.
+      bool earlier = error.empty() && w.failures_seen != failures;
+      complete(w, earlier ? "cannot flush the queue: a flush failed while this batch was written" : error);
     }
     lock.lock();
+  }
+}
+
+namespace {
+
+// What the dispatcher receives of a message now durable. In place: the receive side leaves
+// room for the trace header in the content's buffer.
+QueuedMessage durable_message(std::string id, Envelope envelope, std::string header, std::string content,
+                              uint64_t content_offset, uint32_t content_crc) {
+  content.insert(0, header);
+  QueuedMessage m{std::move(id), std::move(envelope), std::move(content)};
+  m.state.resize(m.envelope.recipients.size());
+  m.arrival = arrival_of(m.id);
+  m.content_offset = content_offset;
+  m.content_size = m.data.size();
+  m.content_crc = content_crc;
+  core::HeaderSummary summary = core::summarize_header(std::string_view(m.data).substr(0, core::kMaxHeaderScan));
+  m.message_id = std::move(summary.message_id);
+  m.subject = std::move(summary.subject);
+  return m;
+}
+
+}  // namespace
+
+// Answers a flushed batch (`flush_error` empty) or fails it, taking its new files away.
+void Spool::complete(Written& w, const std::string& flush_error) {
+  if (!flush_error.empty()) {
+    for (size_t i = 0; i < w.batch.size(); ++i) {
+      if (!w.written[i]) continue;
+      ::unlinkat(dir_fd_, w.batch[i].id.c_str(), 0);
+      w.written[i] = make_error(flush_error);
+    }
+    for (auto& a : w.appended) {
+      if (a) a = make_error(flush_error);
+    }
+  }
+  for (size_t i = 0; i < w.updates.size(); ++i) {
+    if (w.updates[i].done) w.updates[i].done(std::move(w.appended[i]));
+  }
+  for (size_t i = 0; i < w.batch.size(); ++i) {
+    Pending& p = w.batch[i];
+    if (!w.written[i]) {
+      p.done(std::move(w.written[i]).take_error());
+      continue;
+    }
+    p.done(p.id);
+    if (sink_) {
+      sink_(durable_message(std::move(p.id), std::move(p.envelope), std::move(p.header), std::move(p.content),
+                            p.content_offset, p.content_crc));
+    }
   }
 }
 
@@ -503,9 +604,10 @@ class Aside {
 };
 
 bool is_subdirectory(std::string_view name) {
-  // Besides the subdirectories: the markers, and the dispatcher's list of suspended queues.
-  return name == "free" || name == "incomplete" || name == "corrupt" || name == kCleanMarker ||
-         name == kSuspendedQueuesFile || name == kSuspendedQueuesFile + std::string(".new");
+  // Besides the subdirectories: the reserved files (the clean marker, the dispatcher's list of
+  // suspended queues) and their replacements being written.
+  std::string_view base = name.ends_with(".new") ? name.substr(0, name.size() - 4) : name;
+  return name == "free" || name == "incomplete" || name == "corrupt" || is_reserved_file(base);
 }
 
 }  // namespace

@@ -1,8 +1,12 @@
 // The durable queue: one file per message in DIR/queue. A message is acknowledged only after
 // its file and the directory entry are on disk. Concurrent enqueues share one flush: a writer
-// thread takes everything pending, writes each file, then makes the whole batch durable with a
-// single syncfs(2) (group commit). A file is complete only with its trailer, so a crash in the
-// middle of a write leaves a file that recovery recognizes as never acknowledged.
+// thread takes what is pending (at most kMaxBatch messages), writes each file and hands the batch
+// to a flush thread, which makes every batch handed over so far durable with a single syncfs(2)
+// (group commit). The two overlap: while one flush runs, the next batch is being written, so while
+// less than a batch is waiting a message waits for at most the flush in progress and its own. A file is complete only with its
+// trailer, so a crash in the middle of a write leaves a file that recovery recognizes as never
+// acknowledged. A failed flush fails its batches and every batch whose writing began before that
+// failure was seen (their pages may have been the ones lost).
 //
 // Delivered files are not unlinked but moved to DIR/queue/free/ and rewritten in place for
 // later messages: creating and deleting an inode per message is what costs most on ext4 (its
@@ -153,7 +157,7 @@ struct SpoolIo {
 
 class Spool {
  public:
-  // Called on the writer thread with the queue id, or the error that kept the message out.
+  // Called on the flush thread with the queue id, or the error that kept the message out.
   using Done = std::function<void(Result<std::string>)>;
 
   static Result<std::unique_ptr<Spool>> open(const std::filesystem::path& dir, SpoolIo io = {});
@@ -189,12 +193,12 @@ class Spool {
   // piece). Bounds are checked; a piece that is the whole content is checked against the CRC-32.
   Result<std::string> read_range(const QueuedMessage& message, uint64_t offset, uint64_t max_bytes) const;
 
-  // Receives every message once it is durable, on the writer thread, after its Done. Set it
+  // Receives every message once it is durable, on the flush thread, after its Done. Set it
   // before the first enqueue.
   void set_sink(std::function<void(QueuedMessage)> sink) { sink_ = std::move(sink); }
 
   // Appends `update` to the message's file, durably, in the next group commit; then `done`
-  // (on the writer thread). A message no longer in the queue is not an error.
+  // (on the flush thread). A message no longer in the queue is not an error.
   void update(StateUpdate update, std::function<void(Result<void>)> done = {});
 
   // Removes a message whose recipients are all final. Done by the writer and flushed with its
@@ -202,6 +206,14 @@ class Spool {
   void remove(const std::string& id);
 
   const std::filesystem::path& dir() const { return dir_; }
+
+  // Replaces DIR/queue/NAME, one of the reserved names beside the messages (kSuspendedQueuesFile),
+  // with `text`, durably: written to NAME.new and flushed, renamed over NAME, the directory
+  // flushed. A crash leaves the old file or the new one, never a mix. Thread-safe.
+  Result<void> replace_file(std::string_view name, std::string_view text);
+  // At most `limit` octets of DIR/queue/NAME (a reserved name), never through a symbolic link;
+  // "" when there is no such file.
+  Result<std::string> read_file(std::string_view name, size_t limit) const;
 
  private:
   struct Pending {
@@ -218,9 +230,23 @@ class Spool {
     StateUpdate update;
     std::function<void(Result<void>)> done;
   };
+  // A batch written and waiting for its flush; `failures_seen` is flush_failures_ when its
+  // writing began.
+  struct Written {
+    std::vector<Pending> batch;
+    std::vector<Result<void>> written;
+    std::vector<PendingUpdate> updates;
+    std::vector<Result<void>> appended;
+    bool any = false;  // something on disk changed: it needs the flush
+    uint64_t failures_seen = 0;
+  };
   void run();
+  void flush_loop();
+  Written write_batch(std::vector<Pending> batch, std::vector<PendingUpdate> updates,
+                      const std::vector<std::string>& removals);
+  void complete(Written& w, const std::string& flush_error);
   Result<void> write_file(Pending& p);
-  int open_recycled(std::string& name);
+  int open_recycled(std::string& name, off_t& size);
   Result<void> append_state(const StateUpdate& u);
   void remove_now(const std::string& id);
 
@@ -241,9 +267,17 @@ class Spool {
   std::vector<PendingUpdate> updates_;
   std::vector<std::string> removals_;
   bool stopping_ = false;
+  // Bounds a batch, so that a burst does not hold the next flush behind one long write.
+  static constexpr size_t kMaxBatch = 64;
+  static constexpr size_t kMaxBatchBytes = 8 << 20;
+  std::vector<Written> written_;  // handed to the flush thread, guarded by mutex_
+  std::condition_variable flush_wake_;
+  bool writer_done_ = false;
+  uint64_t flush_failures_ = 0;  // failed flushes so far, guarded by mutex_
   uint64_t last_id_time_ = 0;
   uint32_t id_seq_ = 0;
   std::thread writer_;
+  std::thread flusher_;
 };
 
 // Beside the message files in the queue directory: the names of the delivery queues an

@@ -10,6 +10,9 @@
 #include "testing/temp_dir.hpp"
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <fstream>
 #include <future>
 #include <optional>
@@ -75,6 +78,124 @@ TEST(Spool, ConcurrentEnqueuesShareFlushes) {
   for (auto& d : done) EXPECT_TRUE(d.get_future().get());
   EXPECT_LT(syncs.load(), kMessages / 2) << "each message was flushed on its own";
   EXPECT_EQ(files_in(dir.path), size_t{kMessages});
+}
+
+// A flush that waits until the test lets it go, to see what the writer does meanwhile.
+struct HeldFlush {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int calls = 0;
+  bool released = false;
+  int fail_first_with = 0;  // errno for the first flush, 0 for none
+  int sync(int fd) {
+    std::unique_lock lock(mutex);
+    int call = ++calls;
+    changed.notify_all();
+    if (call == 1) changed.wait(lock, [&] { return released; });
+    if (call == 1 && fail_first_with != 0) {
+      errno = fail_first_with;
+      return -1;
+    }
+    return ::syncfs(fd);
+  }
+  void wait_for_call() {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return calls > 0; });
+  }
+  void release() {
+    std::lock_guard lock(mutex);
+    released = true;
+    changed.notify_all();
+  }
+};
+
+bool appears(const std::filesystem::path& file) {
+  for (int i = 0; i < 2000 && !std::filesystem::exists(file); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return std::filesystem::exists(file);
+}
+
+std::future<Result<std::string>> enqueue_async(Spool& s, const std::string& id) {
+  auto done = std::make_shared<std::promise<Result<std::string>>>();
+  s.enqueue(id, {"a@b.example", {"x@example.test"}}, "Received: x\r\n", "body\r\n",
+            [done](Result<std::string> r) { done->set_value(std::move(r)); });
+  return done->get_future();
+}
+
+// A spool whose first flush is held: `first` waits in it, `second` is enqueued meanwhile.
+struct HeldFlushRig {
+  TempDir dir;
+  HeldFlush flush;
+  std::unique_ptr<Spool> spool;
+  std::future<Result<std::string>> first, second;
+  std::string second_id;
+  explicit HeldFlushRig(int fail_first_with) {
+    flush.fail_first_with = fail_first_with;
+    SpoolIo io;
+    io.sync = [this](int fd) { return flush.sync(fd); };
+    spool = std::move(*Spool::open(dir.path, io));
+    first = enqueue_async(*spool, spool->new_id());
+    flush.wait_for_call();
+    second_id = spool->new_id();
+    second = enqueue_async(*spool, second_id);
+  }
+  ~HeldFlushRig() { flush.release(); }  // before the spool stops, even when a test ends early
+};
+
+TEST(Spool, TheNextBatchIsWrittenWhileAFlushRuns) {
+  HeldFlushRig rig(0);
+  // The first flush is still held: the second message's file is written all the same.
+  EXPECT_TRUE(appears(rig.dir.path / rig.second_id)) << "the writer waited for the flush in progress";
+  EXPECT_EQ(rig.second.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "answered before its own flush";
+  rig.flush.release();
+  EXPECT_TRUE(rig.first.get());
+  EXPECT_TRUE(rig.second.get());
+}
+
+TEST(Spool, ABatchWrittenDuringAFailedFlushFailsToo) {
+  HeldFlushRig rig(EIO);
+  ASSERT_TRUE(appears(rig.dir.path / rig.second_id));
+  rig.flush.release();  // fails: the second file's pages may have been among those lost
+  EXPECT_FALSE(rig.first.get());
+  auto r = rig.second.get();
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("a flush failed while this batch was written"), std::string::npos) << r.error();
+  EXPECT_TRUE(enqueue_and_wait(*rig.spool, "later\r\n")) << "a batch begun after the failure is flushed as usual";
+  EXPECT_EQ(files_in(rig.dir.path), 1u);
+}
+
+TEST(Spool, AReservedFileIsReplacedWholeAndReadWithinItsBound) {
+  TempDir dir;
+  auto s = Spool::open(dir.path);
+  EXPECT_EQ(*(*s)->read_file(kSuspendedQueuesFile, 100), "") << "no file yet reads as empty";
+  ASSERT_TRUE((*s)->replace_file(kSuspendedQueuesFile, "a\nb\n"));
+  ASSERT_TRUE((*s)->replace_file(kSuspendedQueuesFile, "c\n"));
+  EXPECT_EQ(*(*s)->read_file(kSuspendedQueuesFile, 100), "c\n");
+  EXPECT_EQ(*(*s)->read_file(kSuspendedQueuesFile, 1), "c");
+  EXPECT_FALSE(std::filesystem::exists(dir.path / (std::string(kSuspendedQueuesFile) + ".new")));
+  EXPECT_FALSE((*s)->replace_file("0000000000001000", "x")) << "only the reserved names";
+  EXPECT_FALSE((*s)->read_file("../elsewhere", 10));
+  // Neither it nor a replacement left half-written by a crash is a message.
+  std::ofstream(dir.path / "clean.new") << "";
+  auto rec = (*s)->recover();
+  EXPECT_TRUE(rec->messages.empty());
+  EXPECT_TRUE(rec->corrupt.empty());
+  EXPECT_TRUE(rec->discarded.empty());
+}
+
+TEST(Spool, AReservedFileThatIsALinkIsNeverRead) {
+  TempDir dir, outside;
+  std::ofstream(outside.path / "secret") << "queue-a\n";
+  std::filesystem::create_directories(dir.path);
+  std::filesystem::create_symlink(outside.path / "secret", dir.path / kSuspendedQueuesFile);
+  auto s = Spool::open(dir.path);
+  EXPECT_FALSE((*s)->read_file(kSuspendedQueuesFile, 100));
+  ASSERT_TRUE((*s)->replace_file(kSuspendedQueuesFile, "b\n")) << "the link itself is replaced";
+  EXPECT_EQ(*(*s)->read_file(kSuspendedQueuesFile, 100), "b\n");
+  std::ifstream in(outside.path / "secret");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "queue-a\n");
 }
 
 TEST(Spool, ShortWritesStillWriteTheWholeFile) {

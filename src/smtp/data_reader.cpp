@@ -1,6 +1,7 @@
 #include "smtp/data_reader.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace starling::smtp {
 namespace {
@@ -11,6 +12,14 @@ constexpr uint64_t kFirstBuffer = 64 * 1024;
 // and caps later growth, so that a session that says SIZE=10485760 and sends nothing holds
 // 256 KiB, not 10 MiB (a few hundred idle sessions would otherwise hold the whole budget).
 constexpr uint64_t kMostFirstBuffer = 256 * 1024;
+
+// The octets of p[0, n) before the first CR or LF (memchr is vectorized; a loop is not).
+size_t text_run(const char* p, size_t n) {
+  const void* cr = std::memchr(p, '\r', n);
+  size_t run = cr ? static_cast<size_t>(static_cast<const char*>(cr) - p) : n;
+  const void* lf = std::memchr(p, '\n', run);
+  return lf ? static_cast<size_t>(static_cast<const char*>(lf) - p) : run;
+}
 
 }  // namespace
 
@@ -116,6 +125,14 @@ void DataReader::end_line() {
   line_length_ = 0;
 }
 
+void DataReader::crlf() {
+  line_length_ += 2;
+  if (line_length_ > limits_.max_line_length) flag(Problem::kLineTooLong);
+  append("\r\n");
+  end_line();
+  state_ = State::kLineStart;
+}
+
 void DataReader::finish() {
   // A chunk that ends on a CR whose LF never comes: a bare CR.
   if (state_ == State::kCr) flag(Problem::kBareLineEnding);
@@ -126,22 +143,26 @@ size_t DataReader::consume(std::string_view in) {
   size_t i = 0;
   while (i < in.size() && !done_) {
     if (state_ == State::kText) {
-      // Fast path: copy a run of ordinary octets up to the next CR or LF.
+      // Fast path: copy a run of ordinary octets up to the next CR or LF. While nothing is
+      // wrong yet, a run ends at the first octet that crosses a limit: the problem recorded is
+      // then the one an octet-by-octet reading meets first, however the input was split.
       const char* p = in.data() + i;
       size_t n = in.size() - i;
-      size_t run = 0;
-      while (run < n && p[run] != '\r' && p[run] != '\n') ++run;
-      // While nothing is wrong yet, a run ends at the first octet that crosses a limit: the
-      // problem recorded is then the one an octet-by-octet reading meets first, however the
-      // input was split.
-      if (problem_ == Problem::kNone) run = std::min(run, octets_to_first_limit());
+      if (problem_ == Problem::kNone) n = std::min(n, octets_to_first_limit());
+      size_t run = text_run(p, n);
       if (run > 0) {
         line_length_ += static_cast<uint32_t>(run);
         if (line_length_ + 2 > limits_.max_line_length) flag(Problem::kLineTooLong);
         append(std::string_view(p, run));
         i += run;
+      }
+      // The CRLF that ends the run, at once (what kCr would do with it octet by octet).
+      if (i + 1 < in.size() && in[i] == '\r' && in[i + 1] == '\n') {
+        crlf();
+        i += 2;
         continue;
       }
+      if (run > 0) continue;
     }
     char c = in[i++];
     switch (state_) {
@@ -151,8 +172,10 @@ size_t DataReader::consume(std::string_view in) {
           state_ = State::kDot;
           break;
         }
+        // The line's first octet joins the run of the rest: back to the fast path.
         state_ = State::kText;
-        [[fallthrough]];
+        --i;
+        break;
       case State::kText:
         if (c == '\r') {
           state_ = State::kCr;
@@ -165,11 +188,7 @@ size_t DataReader::consume(std::string_view in) {
         break;
       case State::kCr:
         if (c == '\n') {
-          line_length_ += 2;
-          if (line_length_ > limits_.max_line_length) flag(Problem::kLineTooLong);
-          append("\r\n");
-          end_line();
-          state_ = State::kLineStart;
+          crlf();
         } else {
           flag(Problem::kBareLineEnding);
           ++line_length_;

@@ -101,6 +101,7 @@ class DataReader {
   void append(std::string_view s);
   bool make_room(uint64_t total);
   void end_line();
+  void crlf();  // a line's CRLF: counted, stored, and the next line begins
   size_t octets_to_first_limit() const;
   void flag(Problem p);
 

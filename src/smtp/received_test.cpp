@@ -9,6 +9,28 @@ TEST(Received, DateIsRfc5322) {
   EXPECT_EQ(format_rfc5322_date(1795628186), "Wed, 25 Nov 2026 17:36:26 +0000");
 }
 
+// The date is kept from one message to the next within a second: a new second, or a clock
+// stepped back, still gets its own.
+TEST(Received, DateFollowsTheClockAcrossSeconds) {
+  EXPECT_EQ(format_rfc5322_date(1795628186), "Wed, 25 Nov 2026 17:36:26 +0000");
+  EXPECT_EQ(format_rfc5322_date(1795628186), "Wed, 25 Nov 2026 17:36:26 +0000");
+  EXPECT_EQ(format_rfc5322_date(1795628187), "Wed, 25 Nov 2026 17:36:27 +0000");
+  EXPECT_EQ(format_rfc5322_date(1795541786), "Tue, 24 Nov 2026 17:36:26 +0000");
+  EXPECT_EQ(format_rfc5322_date(1795628187), "Wed, 25 Nov 2026 17:36:27 +0000");
+}
+
+TEST(Received, ControlCharactersInEveryFieldBecomeQuestionMarks) {
+  Message m;
+  m.helo = "evil\r\nX-Injected: yes";
+  m.peer_ip = std::string("192.0.2.7\0\x7f", 11);
+  m.protocol = "ESMTP";
+  m.recipients.push_back({"bob\x1b", "example.test"});
+  std::string h = format_received(m, "mx\n.example.test", "Q\t1", 1795628186);
+  EXPECT_EQ(h, "Received: from evil??X-Injected: yes ([192.0.2.7??])\r\n"
+               "\tby mx?.example.test (Starling) with ESMTP id Q?1\r\n"
+               "\tfor <bob?@example.test>; Wed, 25 Nov 2026 17:36:26 +0000\r\n");
+}
+
 TEST(Received, NamesHeloIpTlsIdAndSingleRecipient) {
   Message m;
   m.helo = "client.example";

@@ -14,18 +14,23 @@ namespace {
 constexpr size_t kAuthLineLimit = 12288;
 constexpr size_t kDsnLineAllowance = 29 + 7 + kMaxOrcpt;
 
+// ASCII case, as SMTP keywords and domains have it (and as tolower() does in the C locale the
+// daemon runs in), without allocating: these run on every command line.
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
 std::string lower(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out) c = ascii_lower(c);
   return out;
 }
 
-bool same_address(const Address& a, const Address& b) {
-  return a.local_part == b.local_part && lower(a.domain) == lower(b.domain);
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && lower(a) == lower(b);
+bool same_address(const Address& a, const Address& b) {
+  return a.local_part == b.local_part && iequals(a.domain, b.domain);
 }
 
 bool is_auth_line(std::string_view line) {
@@ -134,17 +139,27 @@ std::chrono::milliseconds Session::take_delay() {
 
 void Session::receive(std::string_view bytes) {
   if (state_ == State::kClosed) return;
-  if (in_pos_ == in_.size()) {
+  if (in_pos_ < in_.size()) {
+    in_.append(bytes);
+    input_ = in_;
+  } else {
+    // Nothing left over: the bytes are read where the driver has them, and only what stays
+    // unprocessed is copied (DATA content goes straight to the DataReader, copied once).
     in_.clear();
     in_pos_ = 0;
+    input_ = bytes;
   }
-  in_.append(bytes);
   process();
+  if (input_.data() != in_.data()) {
+    in_.assign(input_.substr(in_pos_));
+    in_pos_ = 0;
+    input_ = in_;
+  }
 }
 
 void Session::process() {
-  while (in_pos_ < in_.size()) {
-    std::string_view rest = std::string_view(in_).substr(in_pos_);
+  while (in_pos_ < input_.size()) {
+    std::string_view rest = input_.substr(in_pos_);
     switch (state_) {
       case State::kQueueing:
       case State::kStartTls:
@@ -170,12 +185,13 @@ void Session::process() {
   }
   in_.clear();
   in_pos_ = 0;
+  input_ = in_;
 }
 
 // Takes one CRLF-terminated line off the input and acts on it. Returns false when no complete
 // line is there yet.
 bool Session::process_command_line() {
-  std::string_view rest = std::string_view(in_).substr(in_pos_);
+  std::string_view rest = input_.substr(in_pos_);
   size_t lf = rest.find('\n');
   size_t limit = line_limit(rest);
   if (lf == std::string_view::npos) {
@@ -183,7 +199,7 @@ bool Session::process_command_line() {
       discarding_line_ = true;
       line_too_long(rest);
     }
-    if (discarding_line_) in_pos_ = in_.size();
+    if (discarding_line_) in_pos_ = input_.size();
     return false;
   }
   in_pos_ += lf + 1;
@@ -686,11 +702,12 @@ void Session::on_starttls(std::string_view arg) {
   reply(220, "2.0.0", "Ready to start TLS");
   // Whatever the client pipelined after STARTTLS was sent in clear text and must not be
   // executed inside the TLS session (STARTTLS command injection, CVE-2011-0411).
-  if (trace && in_pos_ < in_.size()) {
-    trace('*', std::to_string(in_.size() - in_pos_) + " octets sent after STARTTLS discarded");
+  if (trace && in_pos_ < input_.size()) {
+    trace('*', std::to_string(input_.size() - in_pos_) + " octets sent after STARTTLS discarded");
   }
   in_.clear();
   in_pos_ = 0;
+  input_ = in_;
   enter(State::kStartTls);
 }
 

@@ -219,8 +219,11 @@ class Session {
   SessionConfig config_;
   std::string peer_ip_;
   State state_ = State::kGreeting;
-  std::string in_;     // unprocessed input
-  size_t in_pos_ = 0;  // first unprocessed byte of in_
+  std::string in_;     // input left unprocessed by an earlier receive()
+  // The input being worked on: in_, or during receive() the driver's bytes when nothing was
+  // left over (what remains of them is copied to in_ before receive() returns).
+  std::string_view input_;
+  size_t in_pos_ = 0;  // first unprocessed byte of input_
   std::string out_;
   bool discarding_line_ = false;  // dropping the rest of an over-long command line
   uint32_t errors_ = 0;

@@ -61,6 +61,8 @@ std::string serial_hex(const ASN1_INTEGER* serial) {
   return ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER ? "-" + hex : hex;
 }
 
+}  // namespace
+
 std::string key_algorithm(const EVP_PKEY* key) {
   switch (int id = EVP_PKEY_get_base_id(key)) {
     case EVP_PKEY_RSA: return "RSA";
@@ -71,8 +73,6 @@ std::string key_algorithm(const EVP_PKEY* key) {
     }
   }
 }
-
-}  // namespace
 
 PKeyPtr generate_key(KeyType type, int rsa_bits) {
   bool rsa = type == KeyType::kRsa2048 || type == KeyType::kRsa3072 || type == KeyType::kRsa4096;

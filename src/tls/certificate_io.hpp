@@ -2,6 +2,8 @@
 // certificate's properties into core::Certificate (docs/certificates.md).
 #pragma once
 
+#include <openssl/types.h>
+
 #include <string>
 #include <vector>
 
@@ -31,6 +33,9 @@ struct KeyAndCertificate {
 // A leaf certificate (basicConstraints CA:FALSE), serverAuth and clientAuth. Error when the
 // names are more than core::kMaxCertificateNames or the RSA size is outside the limits.
 Result<KeyAndCertificate> generate_self_signed(const SelfSignedRequest& request);
+
+// Certificate::key_algorithm of a key: "RSA", "ECDSA", or OpenSSL's short name of its type.
+std::string key_algorithm(const EVP_PKEY* key);
 
 // Reads a PEM certificate's properties: all of core::Certificate but Services, FriendlyName,
 // exportability and RootCAType (the store's), and Status and chain_trusted (certificate_status).

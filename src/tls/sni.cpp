@@ -25,7 +25,8 @@ int on_servername(SSL* ssl, int*, void*) {
   if (core::iequals(core::normalize_name(host), a->own_name)) return SSL_TLSEXT_ERR_OK;
   const SniCertificate* cert = a->table->find(host);
   if (!cert) return SSL_TLSEXT_ERR_OK;
-  auto ctx = a->cache->get(cert->thumbprint, cert->chain_pem, cert->key_pem);
+  auto ctx = cert->served.empty() ? a->cache->get(cert->thumbprint, cert->chain_pem, cert->key_pem)
+                                  : a->cache->get(cert->served);
   if (ctx && (*ctx)->native_handle() != SSL_get_SSL_CTX(ssl)) {
     SSL_set_SSL_CTX(ssl, (*ctx)->native_handle());
   }

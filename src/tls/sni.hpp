@@ -2,7 +2,7 @@
 // that certificate instead of the connector's (Exchange does not; Starling does). The table
 // maps each exact name and each wildcard's parent domain to the best certificate for it, so a
 // handshake does one or two hash lookups whatever the size of the store; contexts are built on
-// first use and kept in the ContextCache.
+// first use and kept in the ContextCache. A name with an RSA and an ECDSA certificate gets both.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -11,15 +11,19 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "tls/server_context.hpp"
 
 namespace starling::tls {
 
 struct SniCertificate {
-  std::string thumbprint;
+  std::string thumbprint;  // the primary (RSA first) when the name has several key types
   std::string chain_pem;
   std::string key_pem;
+  // When the name's best certificates are of several key types (RSA and ECDSA): all of them,
+  // the primary first, served together like the connector's; empty otherwise.
+  std::vector<CertificateAndKey> served;
 };
 
 class SniTable {

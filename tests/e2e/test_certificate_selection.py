@@ -225,8 +225,12 @@ class TroubleshootingSituations(SelectionTestCase):
         self.assertEqual(code, 0, describe(r))
         self.assertIs(entry["Healthy"], True, entry)
         self.assertEqual(entry["Thumbprint"], first["Thumbprint"], entry)
+        # Probed twice (docs/certificates.md): an RSA-only client and an ECDSA-first one both
+        # get the RSA certificate when it is the only one.
+        where = f"127.0.0.1:{self.starling.port}"
+        served = f"TLSv1.3 with the selected RSA certificate {first['Thumbprint']}"
         self.assertEqual(entry["Probe"],
-                         [f"127.0.0.1:{self.starling.port}: TLSv1.3 with the selected certificate"],
+                         [f"{where} offering RSA only: {served}", f"{where} offering ECDSA first: {served}"],
                          entry)
         restored = self.new_event(12020, since, Connector=DEFAULT_CONNECTOR)
         self.assertEqual(restored["Thumbprint"], first["Thumbprint"], restored)

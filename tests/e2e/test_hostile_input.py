@@ -231,8 +231,8 @@ class ReceiveMemoryPeak(BudgetDaemon):
         # hint, not a claim (each session holds 256 KiB at its 354), so all eight are told 354;
         # then 40 MiB do not fit in 16 MiB: the sessions that cannot grow are read to their end
         # and told 452 4.3.1, the others are queued and delivered whole. The peak RSS grows by at
-        # most the budget plus what the queue and delivery hold of the accepted messages (two
-        # copies each of at most three: 30 MiB), plus 30 MiB of slack for the allocator and the
+        # most the budget plus what the queue and delivery hold of the accepted messages at once (two
+        # copies of about three in flight: 30 MiB), plus 30 MiB of slack for the allocator and the
         # queue's buffers: budget + 60 MiB.
         pid = self.starling.proc.pid
         before = proc_status_kib(pid, "VmHWM")
@@ -258,7 +258,9 @@ class ReceiveMemoryPeak(BudgetDaemon):
         for i in refused:
             self.assertReply(results[i], 452, "4.3.1")
         self.assertTrue(accepted and refused, [str(r) for r in results.values()])
-        self.assertLessEqual(len(accepted), 3, "more than 16 MiB of 5 MiB messages at once")
+        # How many are accepted depends on timing, not only on the budget: a message the queue has
+        # written gives its memory back, and a session still sending may grow into it (sooner
+        # with several I/O threads). The bound that matters is the peak below.
         for i in accepted:
             found = self.wait_delivered(tokens[i], user="bulk", timeout=60)
             data = self.starling.read(found[0])  # LF line ends in the Maildir
