@@ -10,8 +10,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <optional>
 #include <cstring>
+#include <ctime>
+#include <optional>
 #include <set>
 
 #include "app/daemon_options.hpp"
@@ -222,11 +223,12 @@ Result<std::string> run_setup(SetupOptions o) {
   // but not list: the store, queue and mailboxes have their own, private modes.
   if (auto r = give_to(o.data_dir, *service_user, 0711); !r) return std::move(r).take_error();
 
-  auto rsa = self_signed_for_smtp({o.server_name, {o.server_name, o.fqdn}});
+  tls::SelfSignedRequest request{o.server_name, {o.server_name, o.fqdn}};
+  request.issued_at = std::time(nullptr);  // the pair ranks equal: the RSA one is the primary
+  auto rsa = self_signed_for_smtp(request);
   if (!rsa) return std::move(rsa).take_error();
   std::vector<store::StoredCertificate> certificates{*rsa};
   if (o.ecdsa) {
-    tls::SelfSignedRequest request{o.server_name, {o.server_name, o.fqdn}};
     request.key_type = tls::KeyType::kEcdsaP256;
     auto ecdsa = self_signed_for_smtp(request);
     if (!ecdsa) return std::move(ecdsa).take_error();

@@ -2,6 +2,7 @@
 // enable, export, remove. Files are read and written by the shell with the caller's own rights;
 // the daemon sees only their bytes.
 #include <algorithm>
+#include <ctime>
 
 #include "core/names.hpp"
 #include "core/selection.hpp"
@@ -321,6 +322,7 @@ Reply new_certificate(Context& ctx, const Request& req) {
   ss.key_type = key_type;
   ss.rsa_bits = *rsa_bits;
   ss.validity_days = validity;
+  ss.issued_at = std::time(nullptr);
   std::vector<tls::SelfSignedRequest> wanted{ss};
   if (*ecdsa) {
     // The pair: the same names, services and dates, with an ECDSA P-256 key beside the RSA one.

@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <ctime>
 #include <memory>
 #include <unordered_set>
 
@@ -115,8 +116,9 @@ Result<KeyAndCertificate> generate_self_signed(const SelfSignedRequest& request)
   BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
   BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
   BN_free(bn);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -60 * 5);  // tolerate small clock skew
-  X509_time_adj_ex(X509_getm_notAfter(cert.get()), request.validity_days, 0, nullptr);
+  std::time_t issued = request.issued_at != 0 ? static_cast<std::time_t>(request.issued_at) : std::time(nullptr);
+  X509_time_adj(X509_getm_notBefore(cert.get()), -60 * 5, &issued);  // tolerate small clock skew
+  X509_time_adj_ex(X509_getm_notAfter(cert.get()), request.validity_days, 0, &issued);
   X509_set_pubkey(cert.get(), key.get());
   X509_NAME* name = X509_get_subject_name(cert.get());
   if (!request.subject.empty()) {

@@ -4,6 +4,7 @@
 
 #include <openssl/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct SelfSignedRequest {
   KeyType key_type = KeyType::kRsa2048;
   int rsa_bits = 0;  // an RSA key of this size instead (kMinRsaBits..kMaxRsaBits); 0: key_type's
   int validity_days = 5 * 365;
+  // The moment the validity is counted from (Unix seconds); 0: now. A pair made together (setup
+  // --ecdsa, new-certificate --ecdsa) shares one, so neither is the newer by a second's tick.
+  int64_t issued_at = 0;
   // A full DN ("CN=mail.contoso.com, O=Contoso, C=US", see distinguished_name.hpp). When set it
   // replaces CN=common_name, and its CN (if any) is the one added to the domains.
   std::string subject;

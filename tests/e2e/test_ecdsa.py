@@ -12,6 +12,7 @@ import shutil
 import smtplib
 import subprocess
 import tempfile
+import time
 import unittest
 from pathlib import Path
 from unittest import mock
@@ -106,6 +107,9 @@ class SetupWithEcdsa(EcdsaTestCase):
             self.assertEqual(c["Subject"], f"CN={SERVER_NAME}", c)
             self.assertEqual(c["RootCAType"], "Registry", c)
         self.assertEqual(rsa["CertificateDomains"], ecdsa["CertificateDomains"])
+        # Made with one issue time: they rank equal, so the RSA one is the primary (never the
+        # ECDSA one because a second ticked between the two).
+        self.assertEqual((rsa["NotBefore"], rsa["NotAfter"]), (ecdsa["NotBefore"], ecdsa["NotAfter"]))
         self.assertEqual(ecdsa["PublicKeySize"], 256, ecdsa)
         by_domain = self.cli_json("get-certificate", "--domain", self.starling.fqdn)
         self.assertEqual([(c["Thumbprint"], c["StartTls"]) for c in by_domain],
@@ -179,6 +183,9 @@ class EcdsaBesideRsa(EcdsaTestCase):
     def test_an_expiring_ecdsa_certificate_beside_a_valid_rsa_one_logs_12018_for_it(self):
         (rsa,) = self.certificates_by_type()["RSA"]
         since = max((e["Index"] for e in self.events()), default=0)
+        # A second later than the RSA one, so that it is the newer (NotBefore has whole seconds):
+        # then the rule makes it the primary, expiring soon or not.
+        time.sleep(1.1)
         self.cli_ok("new-certificate", "--key-type", "ecdsa-p256", "--validity-days", "10")
         (ecdsa,) = self.certificates_by_type()["ECDSA"]
 
@@ -198,7 +205,9 @@ class EcdsaBesideRsa(EcdsaTestCase):
         self.assertServedType(RSA_ONLY, "RSA", rsa["Thumbprint"])
         code, entry, r = self.troubleshooter_entry()
         self.assertEqual(code, 0, describe(r))
-        self.assertEqual(entry["Thumbprint"], rsa["Thumbprint"], entry)
+        # The primary is the rule's choice over both key types: the newer, though it expires soon.
+        self.assertEqual(entry["Thumbprint"], ecdsa["Thumbprint"], entry)
+        self.assertEqual(len(entry["Certificates"]), 2, entry)
         self.assertRegex(entry["Condition"], rf"^ECDSA {ecdsa['Thumbprint']} expires in \d+ hours \(event 12018\)$")
         self.assertIn("--key-type ecdsa-p256", entry["Fix"], entry)
 
