@@ -155,7 +155,7 @@ auto async_verify_password(Server& server, std::string hash, std::string passwor
 }
 
 uint64_t next_connection_number() {
-  static std::atomic<uint64_t> n = 0;  // connections are made on every I/O thread
+  static std::atomic<uint64_t> n = 0;  // made on thread 0 today; atomic, so that no thread rule rests on it
   return ++n;
 }
 
