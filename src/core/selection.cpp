@@ -74,9 +74,8 @@ void by_key_type_order(std::vector<const Certificate*>& v) {
 // The primary goes first: the rule's choice over every key type, as with one certificate (exact
 // before wildcard, valid, CA-issued, newest), RSA first only between equals. A send connector
 // presents it and single-valued outputs name it, so a second key type never makes them worse.
-void primary_first(std::vector<const Certificate*>& serve, std::span<const Certificate> certs,
-                   std::string_view name, SysTime now) {
-  auto ranked = rank_starttls_certificates(certs, name, now);
+void primary_first(std::vector<const Certificate*>& serve, std::span<const Certificate* const> ranked,
+                   SysTime now) {
   if (ranked.empty()) return;
   const Certificate* best = nullptr;
   for (const Certificate* c : ranked) {
@@ -170,10 +169,11 @@ Selection select_certificate(std::span<const Certificate> certs, const Selection
       serve.push_back(pinned.front());
     }
   } else {
+    std::vector<const Certificate*> ranked = rank_starttls_certificates(certs, in.name, in.now);
     serve = select_per_key_type(certs, in.name, in.now);
-    primary_first(serve, certs, in.name, in.now);
+    primary_first(serve, ranked, in.now);
     for (const Certificate* c : serve) s.ranking.push_back(*c);
-    for (const Certificate* c : rank_starttls_certificates(certs, in.name, in.now)) {
+    for (const Certificate* c : ranked) {
       if (std::find(serve.begin(), serve.end(), c) == serve.end()) s.ranking.push_back(*c);
     }
     if (serve.empty()) explain_no_candidate(s, certs, in.name);
